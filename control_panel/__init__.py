@@ -1,0 +1,1 @@
+"""The web page people use to watch and steer the avatar."""

@@ -1,0 +1,1 @@
+"""Networks and their weights; training code imports torch lazily (the `train` extra)."""

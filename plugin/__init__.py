@@ -1,0 +1,1 @@
+"""The integration edge: CLI, config, audio sources, frame sinks, control server."""

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Everything Marionette needs on a fresh Debian machine: system packages, then a virtualenv in
+# .venv with the package installed editable. Idempotent and quick when nothing is missing.
+#   scripts/setup.sh          run-time needs
+#   scripts/setup.sh --test   run-time needs plus what the test suite uses
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+# System packages (Debian names). The runtime needs ffmpeg (mp4 out) and espeak-ng (fallback voice).
+apt_pkgs=(ffmpeg espeak-ng)
+if [[ $want_test == 1 ]]; then
+    apt_pkgs+=()
+fi
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if (( ${#missing[@]} )); then
+    echo "setup: installing system packages: ${missing[*]}"
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
+fi
+extras="."
+[[ $want_test == 1 ]] && extras=".[test]"
+echo "setup: installing marionette into .venv ($extras)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras" 2>&1 | grep -vE '^(WARNING: Location|  |!!|$)' || true
+.venv/bin/python -c "import marionette.core" || { echo "setup: marionette failed to import" >&2; exit 1; }
+echo "setup: done"
