@@ -1,0 +1,168 @@
+"""A real OBS Studio, headless, as a test peer (FACTS.md: Debian's obs-studio 29 under Xvfb).
+
+Each HeadlessObs gets a throw-away HOME with a pre-written config (first-run wizard off, the
+websocket server on, a 640x360 profile with the preview off, about 2 % CPU idle), its own Xvfb
+display and a free port. kill() is SIGKILL (a crash), start() again brings it back on the same
+port, so reconnection can be tested. Tests import the `obs` fixture from here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+OBS_BIN = shutil.which("obs")
+XVFB_BIN = shutil.which("Xvfb")
+PASSWORD = "marionette-test"
+WIDTH, HEIGHT = 640, 360
+
+
+def obs_missing_reason() -> str | None:
+    if OBS_BIN is None:
+        return "OBS Studio not installed (Debian: apt-get install --no-install-recommends obs-studio; scripts/setup.sh --test does it)"
+    if XVFB_BIN is None:
+        return "Xvfb not installed (Debian: apt-get install xvfb xauth; scripts/setup.sh --test does it)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HeadlessObs:
+    """One OBS process on its own Xvfb display. host/port/password are what clients use."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root or tempfile.mkdtemp(prefix="marionette-obs-"))
+        self.home = self.root / "home"
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.password = PASSWORD
+        self.display: str | None = None
+        self._xvfb: subprocess.Popen | None = None
+        self._obs: subprocess.Popen | None = None
+        self._write_config()
+
+    # ------------------------------------------------------------------ config
+    def _write_config(self) -> None:
+        cfg = self.home / ".config" / "obs-studio"
+        (cfg / "basic" / "profiles" / "Marionette").mkdir(parents=True, exist_ok=True)
+        (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
+        # obs-websocket 5.1 reads [OBSWebSocket] in global.ini (not plugin_config); without
+        # FirstRun=true OBS opens its wizard and leaves the server off.
+        (cfg / "global.ini").write_text(
+            "[General]\nFirstRun=true\nLastVersion=486539266\n"
+            "[Basic]\nProfile=Marionette\nProfileDir=Marionette\nSceneCollection=Marionette\n"
+            "SceneCollectionFile=Marionette\n"
+            "[BasicWindow]\nPreviewEnabled=false\n"
+            f"[OBSWebSocket]\nServerEnabled=true\nServerPort={self.port}\nAuthRequired=true\n"
+            f"ServerPassword={self.password}\nFirstLoad=false\n"
+        )
+        (cfg / "basic" / "profiles" / "Marionette" / "basic.ini").write_text(
+            "[General]\nName=Marionette\n"
+            f"[Video]\nBaseCX={WIDTH}\nBaseCY={HEIGHT}\nOutputCX={WIDTH}\nOutputCY={HEIGHT}\n"
+            "FPSType=0\nFPSCommon=30\n"
+        )
+
+    # ------------------------------------------------------------------ processes
+    def _start_xvfb(self) -> None:
+        if self._xvfb is not None and self._xvfb.poll() is None:
+            return
+        r, w = os.pipe()
+        self._xvfb = subprocess.Popen(
+            [XVFB_BIN, "-displayfd", str(w), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(w)
+        with os.fdopen(r) as f:
+            number = f.readline().strip()  # Xvfb writes the display number once it is ready
+        if not number:
+            raise RuntimeError("Xvfb did not start (no display number on -displayfd)")
+        self.display = f":{number}"
+
+    def start(self, wait: float = 30.0) -> "HeadlessObs":
+        self._start_xvfb()
+        env = dict(os.environ, HOME=str(self.home), DISPLAY=self.display or "", LIBGL_ALWAYS_SOFTWARE="1",
+                   XDG_CONFIG_HOME=str(self.home / ".config"))
+        log = open(self.root / "obs.log", "ab")
+        self._obs = subprocess.Popen(
+            [OBS_BIN, "--multi", "--disable-missing-files-check", "--websocket_port", str(self.port),
+             "--websocket_password", self.password],
+            env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self.wait_listening(wait)
+        return self
+
+    def wait_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._obs is not None and self._obs.poll() is not None:
+                raise RuntimeError(f"OBS exited with {self._obs.returncode}; log:\n{self.log_tail()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"OBS websocket not listening on {self.port} after {timeout} s; log:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: OBS vanishes the way a crash would (no close frame)."""
+        if self._obs is not None and self._obs.poll() is None:
+            self._obs.kill()
+            self._obs.wait(10)
+
+    def stop(self) -> None:
+        if self._obs is not None and self._obs.poll() is None:
+            self._obs.send_signal(signal.SIGINT)  # OBS shuts down cleanly on SIGINT
+            try:
+                self._obs.wait(10)
+            except subprocess.TimeoutExpired:
+                self._obs.kill()
+                self._obs.wait(5)
+
+    def close(self) -> None:
+        self.stop()
+        if self._xvfb is not None and self._xvfb.poll() is None:
+            self._xvfb.terminate()
+            self._xvfb.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._obs is not None and self._obs.poll() is None
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join((self.root / "obs.log").read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def config(self, **overrides):
+        from marionette.plugin.obs import ObsConfig
+
+        base = {"host": self.host, "port": self.port, "password": self.password}
+        return ObsConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def obs():
+    reason = obs_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    inst = HeadlessObs()
+    try:
+        inst.start()
+        yield inst
+    finally:
+        inst.close()
