@@ -12,7 +12,8 @@ want_test=0
 # System packages (Debian names). The runtime needs ffmpeg (mp4 out) and espeak-ng (fallback voice).
 apt_pkgs=(ffmpeg espeak-ng)
 if [[ $want_test == 1 ]]; then
-    apt_pkgs+=()
+    # A real OBS (headless under Xvfb) and a real browser for the OBS and control-panel tests.
+    apt_pkgs+=(obs-studio xvfb xauth libgl1-mesa-dri fonts-dejavu-core chromium)
 fi
 
 missing=()
