@@ -1,0 +1,340 @@
+"""Expression bases: per-ARKit-channel landmark displacements, authored on the portrait's own face.
+
+landmarks = neutral + sum_c w_c * deltas[c], in canonical face-normalised units (core.render.face_frame).
+The bases are linear by construction so that motion extraction can invert them with bounded least
+squares. They are built from the portrait's neutral geometry (lid onto lid for a blink, lip onto lip
+for mouthClose) rather than from a generic mesh: no canonical mesh ships offline (FACTS.md), and
+portrait-relative bases fit a given face better. Magnitudes follow ARKit's 1.0 = the full expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion_space import ARKIT_BLENDSHAPES
+
+# Landmark indices (mediapipe 468 + iris; "Right" = subject's right = image left = x < 0).
+EYE_UPPER = {"Right": (246, 161, 160, 159, 158, 157, 173), "Left": (466, 388, 387, 386, 385, 384, 398)}
+EYE_LOWER = {"Right": (7, 163, 144, 145, 153, 154, 155), "Left": (249, 390, 373, 374, 380, 381, 382)}
+EYE_CORNERS = {"Right": (33, 133), "Left": (263, 362)}  # (outer, inner)
+IRIS = {"Right": tuple(range(468, 473)), "Left": tuple(range(473, 478))}
+LIP_OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+LIP_OUTER_LOWER = (146, 91, 181, 84, 17, 314, 405, 321, 375)
+LIP_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LIP_INNER_LOWER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
+MOUTH_CORNERS = {"Right": 61, "Left": 291}
+BROWS = {"Right": (46, 52, 53, 55, 63, 65, 66, 70, 105, 107), "Left": (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)}
+NOSE_ALA = {"Right": 129, "Left": 358}
+SIDES = ("Left", "Right")
+SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
+
+# Channels a 2D warp of one photo cannot show: the tongue has no texture in a closed-mouth
+# portrait and no landmark to move.
+UNSUPPORTED: tuple[str, ...] = ("tongueOut",)
+
+
+@dataclass(frozen=True)
+class ExpressionBases:
+    """channels: ARKit names. deltas: float32 (C, 478, 3), canonical face widths per unit weight."""
+
+    channels: tuple[str, ...]
+    deltas: np.ndarray
+
+    def __post_init__(self) -> None:
+        d = np.asarray(self.deltas, np.float32)
+        if d.ndim != 3 or d.shape[0] != len(self.channels) or d.shape[2] != 3:
+            raise ValueError(f"deltas shape {d.shape}, expected ({len(self.channels)}, N, 3)")
+        object.__setattr__(self, "deltas", d)
+
+    @property
+    def unsupported(self) -> tuple[str, ...]:
+        return tuple(c for c in ARKIT_BLENDSHAPES if c not in self.channels)
+
+    def index(self, name: str) -> int:
+        return self.channels.index(name)
+
+    def apply(self, neutral: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """neutral (N, 3) + sum_c weights[c] * deltas[c]; weights float (C,) in self.channels order."""
+        w = np.asarray(weights, np.float32)
+        return neutral + np.tensordot(w, self.deltas, axes=1)
+
+    def weights_from_blendshapes(self, blendshapes: np.ndarray) -> np.ndarray:
+        """float32 (C,) picked out of a (52,) ARKit-ordered vector."""
+        return np.asarray(blendshapes, np.float32)[_arkit_index(self.channels)]
+
+
+def _arkit_index(channels: tuple[str, ...]) -> np.ndarray:
+    order = {n: i for i, n in enumerate(ARKIT_BLENDSHAPES)}
+    return np.array([order[c] for c in channels], np.int64)
+
+
+# ------------------------------------------------------------------------- helpers
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _gauss(p: np.ndarray, centre: np.ndarray, sigma: float) -> np.ndarray:
+    d2 = ((p[:, :2] - centre[:2]) ** 2).sum(1)
+    return np.exp(-d2 / (2 * sigma * sigma))
+
+
+class _Face:
+    """Measurements of one neutral face that the bases are authored from."""
+
+    def __init__(self, c: np.ndarray) -> None:
+        self.c = c.astype(np.float64)
+        n = len(c)
+        self.n = n
+        c = self.c
+        iu, il = np.array(LIP_INNER_UPPER), np.array(LIP_INNER_LOWER)
+        # The seam: midway between inner upper and inner lower lip, as a function of x.
+        xs_u, ys_u = c[iu, 0], c[iu, 1]
+        lower = np.concatenate([[78], LIP_INNER_LOWER, [308]])
+        xs_l, ys_l = c[lower, 0], c[lower, 1]
+        ou, ol = np.argsort(xs_u), np.argsort(xs_l)
+        self._seam_u = (xs_u[ou], ys_u[ou])
+        self._seam_l = (xs_l[ol], ys_l[ol])
+        self.corner = {s: c[MOUTH_CORNERS[s]] for s in SIDES}
+        self.mouth_half = float(abs(self.corner["Left"][0] - self.corner["Right"][0]) / 2)
+        self.mouth_cx = float((self.corner["Left"][0] + self.corner["Right"][0]) / 2)
+        self.upper_thick = float(max(c[13, 1] - c[0, 1], 0.02))
+        self.lower_thick = float(max(c[17, 1] - c[14, 1], 0.03))
+        self.subnasale_gap = float(max(self.seam(np.array([c[2, 0]]))[0] - c[2, 1], 0.05))
+        self.chin_gap = float(max(c[152, 1] - self.seam(np.array([c[152, 0]]))[0], 0.15))
+
+    def seam(self, x: np.ndarray) -> np.ndarray:
+        yu = np.interp(x, *self._seam_u)
+        yl = np.interp(x, *self._seam_l)
+        return (yu + yl) / 2
+
+    def opening(self, x: np.ndarray) -> np.ndarray:
+        """Inner-lip gap at x (0 for a closed mouth)."""
+        return np.maximum(np.interp(x, *self._seam_l) - np.interp(x, *self._seam_u), 0.0)
+
+    def lateral(self, extra: float = 0.06) -> np.ndarray:
+        """1 between the mouth corners, fading to 0 ``extra`` beyond them."""
+        dx = np.abs(self.c[:, 0] - self.mouth_cx) - self.mouth_half
+        return 1.0 - _smoothstep(dx / extra)
+
+    def upper_lip(self) -> np.ndarray:
+        """Weight of the upper lip region: 1 on the lip, fading to 0 at the nose."""
+        d = self.seam(self.c[:, 0]) - self.c[:, 1]  # > 0 above the seam
+        w = 1.0 - _smoothstep((d - self.upper_thick) / max(self.subnasale_gap - self.upper_thick, 0.02))
+        w[d < -0.004] = 0.0
+        return w * self.lateral()
+
+    def lower_lip(self) -> np.ndarray:
+        d = self.c[:, 1] - self.seam(self.c[:, 0])
+        w = 1.0 - _smoothstep((d - self.lower_thick) / 0.08)
+        w[d < -0.004] = 0.0
+        return w * self.lateral()
+
+    def jaw(self) -> np.ndarray:
+        """Weight of the points that ride on the mandible: below the seam, out to the jaw angle."""
+        c = self.c
+        dx = np.maximum(np.abs(c[:, 0] - self.mouth_cx) - self.mouth_half, 0.0)
+        y0 = self.seam(c[:, 0]) + 0.7 * dx  # the boundary drops from the corners to the jaw angle
+        tau = 0.012 + 0.25 * dx  # soft beside the mouth, sharp at the lips
+        w = 1.0 / (1.0 + np.exp(-(c[:, 1] - y0) / tau))
+        w[list(LIP_INNER_UPPER[1:-1]) + list(LIP_OUTER_UPPER[1:-1])] = 0.0
+        w[list(LIP_INNER_LOWER) + list(LIP_OUTER_LOWER)] = 1.0
+        return w
+
+    def side(self, s: str, soft: float = 0.05) -> np.ndarray:
+        """1 on one side of the face midline, 0 on the other, smooth across it."""
+        x = self.c[:, 0] * SIGN[s]
+        return _smoothstep(0.5 + x / (2 * soft))
+
+    def lid_curve(self, s: str, which: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = EYE_UPPER[s] if which == "upper" else EYE_LOWER[s]
+        pts = np.concatenate([[EYE_CORNERS[s][0]], idx, [EYE_CORNERS[s][1]]])
+        x, y = self.c[pts, 0], self.c[pts, 1]
+        o = np.argsort(x)
+        return x[o], y[o]
+
+    def eye_opening(self, s: str, x: np.ndarray) -> np.ndarray:
+        return np.maximum(np.interp(x, *self.lid_curve(s, "lower")) - np.interp(x, *self.lid_curve(s, "upper")), 0.0)
+
+    def eye_width(self, s: str) -> float:
+        a, b = EYE_CORNERS[s]
+        return float(np.linalg.norm(self.c[a, :2] - self.c[b, :2]))
+
+    def above_lid(self, s: str, reach: float) -> np.ndarray:
+        """Skin above one upper lid: 1 at the lid, 0 at ``reach`` above it, 0 outside the eye's span."""
+        c = self.c
+        xu, yu = self.lid_curve(s, "upper")
+        d = np.interp(c[:, 0], xu, yu) - c[:, 1]
+        w = 1.0 - _smoothstep(d / reach)
+        w[d < -0.003] = 0.0
+        span = 1.0 - _smoothstep((np.maximum(xu[0] - c[:, 0], c[:, 0] - xu[-1])) / 0.04)
+        return w * span
+
+    def below_lid(self, s: str, reach: float) -> np.ndarray:
+        c = self.c
+        xl, yl = self.lid_curve(s, "lower")
+        d = c[:, 1] - np.interp(c[:, 0], xl, yl)
+        w = 1.0 - _smoothstep(d / reach)
+        w[d < -0.003] = 0.0
+        span = 1.0 - _smoothstep((np.maximum(xl[0] - c[:, 0], c[:, 0] - xl[-1])) / 0.04)
+        return w * span
+
+
+def _jaw_rotation(f: _Face, degrees: float) -> np.ndarray:
+    """Linearised rotation of the mandible about the jaw joints (in front of the ears)."""
+    c = f.c
+    pivot = np.array([0.0, (c[234, 1] + c[454, 1]) / 2 + 0.05, (c[234, 2] + c[454, 2]) / 2 + 0.3])
+    theta = np.radians(degrees)
+    rel = c - pivot
+    d = np.zeros_like(c)
+    d[:, 1] = -theta * rel[:, 2]  # small-angle Rx: y' = y - theta z, z' = z + theta y
+    d[:, 2] = theta * rel[:, 1]
+    return d
+
+
+def build_bases(neutral: np.ndarray) -> ExpressionBases:
+    """Author the bases on one portrait's canonical neutral landmarks (478, 3)."""
+    c = np.asarray(neutral, np.float64)
+    if c.shape != (478, 3):
+        raise ValueError(f"neutral landmarks shape {c.shape}, expected (478, 3) canonical")
+    f = _Face(c)
+    n = len(c)
+    out: dict[str, np.ndarray] = {}
+
+    def vec(w: np.ndarray, v) -> np.ndarray:
+        return w[:, None] * np.asarray(v, np.float64)[None, :]
+
+    # --- jaw --------------------------------------------------------------------------
+    wj = f.jaw()
+    jaw_open = _jaw_rotation(f, 16.0) * wj[:, None]
+    out["jawOpen"] = jaw_open
+    out["jawForward"] = vec(wj, (0.0, 0.0, -0.05))
+    out["jawLeft"] = vec(wj, (0.05, 0.0, 0.0))
+    out["jawRight"] = vec(wj, (-0.05, 0.0, 0.0))
+
+    # --- lips -------------------------------------------------------------------------
+    wu, wl = f.upper_lip(), f.lower_lip()
+    lips = np.maximum(wu, wl)
+    x_rel = c[:, 0] - f.mouth_cx
+    y_seam = f.seam(c[:, 0])
+    # mouthClose: the lips meet half way across the jawOpen gap, whatever the jaw does.
+    jaw_at = np.interp(c[:, 0], c[list(LIP_INNER_LOWER), 0][np.argsort(c[list(LIP_INNER_LOWER), 0])],
+                       jaw_open[list(LIP_INNER_LOWER), 1][np.argsort(c[list(LIP_INNER_LOWER), 0])])
+    close = np.zeros_like(c)
+    close[:, 1] = 0.5 * jaw_at * wu - 0.5 * jaw_at * wl
+    out["mouthClose"] = close
+    funnel = np.zeros_like(c)
+    funnel[:, 0] = -0.22 * x_rel * lips
+    funnel[:, 1] = -0.025 * wu + 0.035 * wl
+    funnel[:, 2] = -0.04 * lips
+    out["mouthFunnel"] = funnel
+    pucker = np.zeros_like(c)
+    pucker[:, 0] = -0.35 * x_rel * lips
+    pucker[:, 1] = -0.15 * (c[:, 1] - y_seam) * lips  # lips pushed together and pursed
+    pucker[:, 2] = -0.06 * lips
+    out["mouthPucker"] = pucker
+    mouth_area = np.maximum(lips, f.lateral(0.1) * np.exp(-((c[:, 1] - y_seam) / 0.12) ** 2))
+    out["mouthLeft"] = vec(mouth_area, (0.07, 0.0, 0.0))
+    out["mouthRight"] = vec(mouth_area, (-0.07, 0.0, 0.0))
+    band_u = wu * (c[:, 1] <= y_seam + 0.004)
+    band_l = wl * (c[:, 1] >= y_seam - 0.004)
+    lip_thin = np.zeros_like(c)
+    lip_thin[:, 1] = -(c[:, 1] - y_seam)
+    for s in SIDES:
+        sg = SIGN[s]
+        corner = f.corner[s]
+        g = _gauss(c, corner, 0.08)
+        cheek = _gauss(c, corner + np.array([0.07 * sg, -0.12, 0.0]), 0.1)
+        side = f.side(s)
+        smile = vec(g, (0.045 * sg, -0.05, 0.0)) + vec(cheek * side, (0.01 * sg, -0.025, 0.0))
+        out[f"mouthSmile{s}"] = smile
+        out[f"mouthFrown{s}"] = vec(g, (0.01 * sg, 0.045, 0.0))
+        out[f"mouthDimple{s}"] = vec(g, (0.025 * sg, -0.005, 0.02))
+        stretch = vec(g, (0.05 * sg, 0.015, 0.0)) + vec(wl * side, (0.0, 0.015, 0.0))
+        out[f"mouthStretch{s}"] = stretch
+        press = 0.35 * lip_thin * (lips * side)[:, None]
+        out[f"mouthPress{s}"] = press
+        out[f"mouthUpperUp{s}"] = vec(wu * side, (0.0, -0.045, -0.01))
+        out[f"mouthLowerDown{s}"] = vec(wl * side, (0.0, 0.05, -0.01))
+    out["mouthRollLower"] = 0.6 * lip_thin * band_l[:, None] + vec(band_l, (0.0, 0.0, 0.02))
+    out["mouthRollUpper"] = 0.6 * lip_thin * band_u[:, None] + vec(band_u, (0.0, 0.0, 0.02))
+    chin = _gauss(c, c[152] + np.array([0.0, -0.08, 0.0]), 0.1) * (c[:, 1] > y_seam)
+    out["mouthShrugLower"] = vec(np.maximum(wl, chin), (0.0, -0.03, -0.01))
+    out["mouthShrugUpper"] = vec(wu, (0.0, -0.02, -0.005))
+
+    # --- cheeks and nose ----------------------------------------------------------------
+    for s in SIDES:
+        sg = SIGN[s]
+        side = f.side(s)
+        eye_c = c[list(EYE_UPPER[s]) + list(EYE_LOWER[s])].mean(0)
+        cheek_c = eye_c + np.array([0.02 * sg, 0.17, 0.0])
+        lower_lid = f.below_lid(s, 0.06)
+        opening = f.eye_opening(s, c[:, 0])
+        sq = vec(_gauss(c, cheek_c, 0.09) * side, (0.0, -0.025, 0.0))
+        sq[:, 1] += -0.15 * opening * lower_lid
+        out[f"cheekSquint{s}"] = sq
+        ala = c[NOSE_ALA[s]]
+        sneer = vec(_gauss(c, ala, 0.05) * side, (0.005 * sg, -0.025, 0.0))
+        sneer += vec(wu * side * 0.4, (0.0, -0.02, 0.0))
+        out[f"noseSneer{s}"] = sneer
+    puff = np.zeros_like(c)
+    for s in SIDES:
+        cc = np.array([0.3 * SIGN[s], 0.36, 0.0])
+        puff[:, 0] += 0.04 * SIGN[s] * _gauss(c, cc, 0.13) * f.side(s)
+    out["cheekPuff"] = puff
+
+    # --- brows ----------------------------------------------------------------------------
+    inner_up = np.zeros_like(c)
+    for s in SIDES:
+        sg = SIGN[s]
+        brow = c[list(BROWS[s])]
+        inner = brow[np.argmin(np.abs(brow[:, 0]))]
+        outer = brow[np.argmax(np.abs(brow[:, 0]))]
+        not_eye = 1.0 - f.above_lid(s, 0.05) * 0.8
+        inner_up[:, 1] += -0.05 * _gauss(c, inner + np.array([0.0, -0.02, 0.0]), 0.07) * f.side(s, 0.02) * not_eye
+        down = vec(_gauss(c, inner, 0.07) * not_eye, (-0.015 * sg, 0.035, 0.0))
+        down += vec(_gauss(c, (inner + outer) / 2, 0.1) * not_eye, (0.0, 0.015, 0.0))
+        out[f"browDown{s}"] = down * f.side(s, 0.02)[:, None]
+        out[f"browOuterUp{s}"] = vec(_gauss(c, outer, 0.07) * not_eye * f.side(s, 0.02), (0.0, -0.05, 0.0))
+    out["browInnerUp"] = inner_up
+
+    # --- eyes -----------------------------------------------------------------------------
+    for s in SIDES:
+        upper, lower = list(EYE_UPPER[s]), list(EYE_LOWER[s])
+        xu, yu = f.lid_curve(s, "upper")
+        xl, yl = f.lid_curve(s, "lower")
+        x = c[:, 0]
+        y_up, y_lo = np.interp(x, xu, yu), np.interp(x, xl, yl)
+        closed = y_lo - 0.2 * (y_lo - y_up)  # lids meet low in the eye, as in a real blink
+        skin_up = f.above_lid(s, 0.05)
+        skin_lo = f.below_lid(s, 0.04)
+        blink = np.zeros_like(c)
+        blink[:, 1] = (closed - y_up) * skin_up * np.where(np.isin(np.arange(n), upper), 1.0, 0.35)
+        blink[:, 1] += (closed - y_lo) * skin_lo * np.where(np.isin(np.arange(n), lower), 1.0, 0.3)
+        out[f"eyeBlink{s}"] = blink
+        opening = np.maximum(y_lo - y_up, 0.0)
+        wide = np.zeros_like(c)
+        wide[:, 1] = -0.4 * opening * skin_up - 0.05 * opening * skin_lo
+        out[f"eyeWide{s}"] = wide
+        squint = np.zeros_like(c)
+        squint[:, 1] = -0.35 * opening * skin_lo + 0.12 * opening * skin_up
+        out[f"eyeSquint{s}"] = squint
+        # Gaze: the iris moves; the upper lid follows a vertical gaze a little, as in life.
+        ew = f.eye_width(s)
+        iris = np.zeros(n)
+        iris[list(IRIS[s])] = 1.0
+        out_dir = SIGN[s]  # looking "out" moves the iris away from the nose
+        out[f"eyeLookOut{s}"] = vec(iris, (0.22 * ew * out_dir, 0.0, 0.0))
+        out[f"eyeLookIn{s}"] = vec(iris, (-0.22 * ew * out_dir, 0.0, 0.0))
+        up = vec(iris, (0.0, -0.11 * ew, 0.0))
+        up[:, 1] += -0.15 * opening * skin_up * (1 - iris)
+        out[f"eyeLookUp{s}"] = up
+        dn = vec(iris, (0.0, 0.11 * ew, 0.0))
+        dn[:, 1] += 0.3 * opening * skin_up * (1 - iris)
+        out[f"eyeLookDown{s}"] = dn
+
+    channels = tuple(ch for ch in ARKIT_BLENDSHAPES if ch in out and ch not in UNSUPPORTED)
+    deltas = np.stack([out[ch] for ch in channels]).astype(np.float32)
+    return ExpressionBases(channels, deltas)
