@@ -166,3 +166,52 @@ def obs():
         yield inst
     finally:
         inst.close()
+
+
+class TinyMjpegServer:
+    """A minimal MJPEG-over-HTTP server (multipart/x-mixed-replace) at /stream.mjpg, for tests
+    that need a stream before or without the engine. frame() returns the RGB picture to send."""
+
+    def __init__(self, frame, fps: float = 15.0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import cv2
+
+        self.frame = frame
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                if self.path != "/stream.mjpg":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not outer._stop.is_set():
+                        ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(outer.frame(), cv2.COLOR_RGB2BGR))
+                        data = jpg.tobytes()
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                        self.wfile.flush()
+                        outer._stop.wait(1.0 / fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,192 @@
+"""Create, update and remove Marionette's OBS scene: avatar media source, captions, optional camera.
+
+Idempotent by name: running setup twice leaves one scene with one of each source, with the
+settings of the second run. The avatar comes in as an ffmpeg_source reading our MJPEG stream,
+which works with no virtual-camera driver; the v4l2 camera source is optional. Trade-off:
+sources are found by name (OBS input names are global), so a user's own input that happens to
+carry one of our names is reused if it is the same kind and refused if it is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...core.errors import InputError
+from .client import RESOURCE_NOT_FOUND, ObsClient, ObsRequestError
+
+DEFAULT_SCENE = "Marionette"
+DEFAULT_STREAM_URL = "http://127.0.0.1:8765/stream.mjpg"
+
+KIND_MEDIA = "ffmpeg_source"
+KIND_TEXT = "text_ft2_source_v2"
+KIND_V4L2 = "v4l2_input"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SceneSpec:
+    """What `marionette obs setup` builds. Source names derive from the scene name."""
+
+    scene: str = DEFAULT_SCENE
+    stream_url: str = DEFAULT_STREAM_URL
+    captions: bool = True
+    caption_font: str = "DejaVu Sans"
+    caption_size: int = 32
+    camera_device: str | None = None  # e.g. "/dev/video10": add a v4l2 source for the virtual camera
+    reconnect_delay_sec: int = 1  # ffmpeg_source retries the stream this often when we restart
+    activate: bool = True  # make the scene the program scene
+
+    @property
+    def avatar_source(self) -> str:
+        return f"{self.scene} Avatar"
+
+    @property
+    def caption_source(self) -> str:
+        return f"{self.scene} Captions"
+
+    @property
+    def camera_source(self) -> str:
+        return f"{self.scene} Camera"
+
+
+@dataclass
+class SetupReport:
+    """What setup or teardown did, for the CLI to print."""
+
+    scene: str
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{verb} {', '.join(names)}" for verb, names in
+                 (("created", self.created), ("updated", self.updated), ("removed", self.removed)) if names]
+        return f"OBS scene {self.scene!r}: " + ("; ".join(parts) if parts else "nothing to do")
+
+
+def media_settings(spec: SceneSpec) -> dict:
+    # Network input, no buffering (we want the newest frame, not a smooth backlog), reconnect
+    # when Marionette restarts, and keep the stream open when the scene is not shown so that
+    # switching to it is instant.
+    return {
+        "is_local_file": False,
+        "input": spec.stream_url,
+        "input_format": "mpjpeg",
+        "reconnect_delay_sec": int(spec.reconnect_delay_sec),
+        "buffering_mb": 0,
+        "restart_on_activate": False,
+        "close_when_inactive": False,
+        "clear_on_media_end": False,
+        "hw_decode": False,
+        "marionette": True,
+    }
+
+
+def caption_settings(spec: SceneSpec, canvas_width: int) -> dict:
+    return {
+        "font": {"face": spec.caption_font, "size": int(spec.caption_size), "style": "Regular", "flags": 0},
+        "outline": True,
+        "drop_shadow": True,
+        "word_wrap": True,
+        "custom_width": max(64, int(canvas_width * 0.9)),
+        "color1": 0xFFFFFFFF,
+        "color2": 0xFFFFFFFF,
+        "marionette": True,
+    }
+
+
+def camera_settings(spec: SceneSpec) -> dict:
+    return {"device_id": spec.camera_device, "marionette": True}
+
+
+def setup_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
+    """Create or update the scene and its sources; returns what changed."""
+    report = SetupReport(spec.scene)
+    video = client.request("GetVideoSettings")
+    cw, ch = int(video["baseWidth"]), int(video["baseHeight"])
+    scenes = {s["sceneName"] for s in client.request("GetSceneList")["scenes"]}
+    if spec.scene not in scenes:
+        client.request("CreateScene", sceneName=spec.scene)
+        report.created.append(f"scene {spec.scene!r}")
+    kinds = {i["inputName"]: i["inputKind"] for i in client.request("GetInputList")["inputs"]}
+
+    avatar = _ensure_input(client, spec.scene, spec.avatar_source, KIND_MEDIA, media_settings(spec), kinds, report)
+    # Fit the avatar inside the canvas, centred, whatever size the stream is.
+    _transform(client, spec.scene, avatar, {
+        "positionX": cw / 2, "positionY": ch / 2, "alignment": 0,
+        "boundsType": "OBS_BOUNDS_SCALE_INNER", "boundsWidth": float(cw), "boundsHeight": float(ch),
+        "boundsAlignment": 0,
+    })
+    order = [avatar]
+    if spec.camera_device:
+        cam = _ensure_input(client, spec.scene, spec.camera_source, KIND_V4L2, camera_settings(spec), kinds, report)
+        # Hidden by default: the MJPEG source already shows the avatar; the camera is a fallback.
+        client.request("SetSceneItemEnabled", sceneName=spec.scene, sceneItemId=cam, sceneItemEnabled=False)
+        _transform(client, spec.scene, cam, {
+            "positionX": cw / 2, "positionY": ch / 2, "alignment": 0,
+            "boundsType": "OBS_BOUNDS_SCALE_INNER", "boundsWidth": float(cw), "boundsHeight": float(ch),
+            "boundsAlignment": 0,
+        })
+        order.append(cam)
+    if spec.captions:
+        cap = _ensure_input(client, spec.scene, spec.caption_source, KIND_TEXT,
+                            caption_settings(spec, cw), kinds, report)
+        # Bottom centre, above everything else.
+        _transform(client, spec.scene, cap, {
+            "positionX": cw / 2, "positionY": ch - max(8, ch // 24), "alignment": 8,  # OBS_ALIGN_BOTTOM, horizontally centred
+        })
+        order.append(cap)
+    for index, item in enumerate(order):
+        client.request("SetSceneItemIndex", sceneName=spec.scene, sceneItemId=item, sceneItemIndex=index)
+    if spec.activate:
+        client.request("SetCurrentProgramScene", sceneName=spec.scene)
+    return report
+
+
+def teardown_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
+    """Remove our sources and the scene. Missing pieces are fine (idempotent)."""
+    report = SetupReport(spec.scene)
+    kinds = {i["inputName"]: i["inputKind"] for i in client.request("GetInputList")["inputs"]}
+    for name, kind in ((spec.avatar_source, KIND_MEDIA), (spec.caption_source, KIND_TEXT), (spec.camera_source, KIND_V4L2)):
+        if kinds.get(name) == kind:
+            client.request("RemoveInput", inputName=name)
+            report.removed.append(name)
+    listing = client.request("GetSceneList")
+    names = [s["sceneName"] for s in listing["scenes"]]
+    if spec.scene in names:
+        if len(names) == 1:
+            # OBS cannot remove its last scene; leave it empty rather than fail.
+            return report
+        if listing.get("currentProgramSceneName") == spec.scene:
+            other = next(n for n in names if n != spec.scene)
+            client.request("SetCurrentProgramScene", sceneName=other)
+        client.request("RemoveScene", sceneName=spec.scene)
+        report.removed.append(f"scene {spec.scene!r}")
+    return report
+
+
+def _ensure_input(client: ObsClient, scene: str, name: str, kind: str, settings: dict,
+                  kinds: dict[str, str], report: SetupReport) -> int:
+    """The scene item id of input ``name`` in ``scene``, creating or updating it."""
+    existing = kinds.get(name)
+    if existing is None:
+        out = client.request("CreateInput", sceneName=scene, inputName=name, inputKind=kind,
+                             inputSettings=settings, sceneItemEnabled=True)
+        report.created.append(name)
+        return int(out["sceneItemId"])
+    if existing != kind:
+        raise InputError(
+            f"OBS already has an input named {name!r} of kind {existing!r}, expected {kind!r}; "
+            "rename or remove it in OBS, or pick another scene name with --scene"
+        )
+    client.request("SetInputSettings", inputName=name, inputSettings=settings, overlay=True)
+    report.updated.append(name)
+    try:
+        return int(client.request("GetSceneItemId", sceneName=scene, sourceName=name)["sceneItemId"])
+    except ObsRequestError as e:
+        if e.code != RESOURCE_NOT_FOUND:
+            raise
+    return int(client.request("CreateSceneItem", sceneName=scene, sourceName=name, sceneItemEnabled=True)["sceneItemId"])
+
+
+def _transform(client: ObsClient, scene: str, item: int, transform: dict) -> None:
+    client.request("SetSceneItemTransform", sceneName=scene, sceneItemId=item, sceneItemTransform=transform)
