@@ -10,7 +10,8 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 # System packages (Debian names). The runtime needs ffmpeg (mp4 out) and espeak-ng (fallback voice).
-apt_pkgs=(ffmpeg espeak-ng)
+# flite, festival (+ its kal voice) are the other phone-timed voices of core/speech.
+apt_pkgs=(ffmpeg espeak-ng flite festival festvox-kallpc16k)
 if [[ $want_test == 1 ]]; then
     # A real OBS (headless under Xvfb) and a real browser for the OBS and control-panel tests.
     apt_pkgs+=(obs-studio xvfb xauth libgl1-mesa-dri fonts-dejavu-core chromium)
@@ -31,8 +32,8 @@ if [[ ! -x .venv/bin/python ]]; then
     echo "setup: creating .venv"
     python3 -m venv .venv
 fi
-extras="."
-[[ $want_test == 1 ]] && extras=".[test]"
+extras=".[piper]"
+[[ $want_test == 1 ]] && extras=".[test,piper]"
 echo "setup: installing marionette into .venv ($extras)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras" 2>&1 | grep -vE '^(WARNING: Location|  |!!|$)' || true
 .venv/bin/python -c "import marionette.core" || { echo "setup: marionette failed to import" >&2; exit 1; }
