@@ -84,7 +84,9 @@ def test_cli_setup_is_idempotent_and_shows_the_stream(obs, stream, capsys):
         assert blue[0] < 90
 
     assert main(["obs", "teardown", *args]) == 0
-    assert "removed Avatar Test Avatar, Avatar Test Captions, scene 'Avatar Test'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "removed Avatar Test Avatar, Avatar Test Captions, 15 hotkey triggers" in out
+    assert "scene 'Avatar Test Triggers', scene 'Avatar Test'" in out
     assert main(["obs", "teardown", *args]) == 0
     assert "nothing to do" in capsys.readouterr().out
 

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="also add a (hidden) v4l2 source for the virtual camera, e.g. /dev/video10")
     setup.add_argument("--no-captions", action="store_true", help="do not add the caption text source")
     setup.add_argument("--no-activate", action="store_true", help="do not switch OBS to the scene")
+    setup.add_argument("--no-triggers", action="store_true",
+                       help="do not add the '<scene> Triggers' scene of hidden sources whose Show hotkeys "
+                            "fire gestures and emotions")
     setup.set_defaults(func=_setup)
 
     teardown = sub.add_parser("teardown", help="remove the scene and its sources")
@@ -60,11 +63,13 @@ def _setup(args: argparse.Namespace) -> int:
 
     spec = SceneSpec(scene=args.scene, stream_url=args.stream_url or DEFAULT_STREAM_URL,
                      captions=not args.no_captions, camera_device=args.camera_device,
-                     activate=not args.no_activate)
+                     activate=not args.no_activate, triggers=not args.no_triggers)
     with ObsClient(_config(args)).connect() as client:
         report = setup_scene(client, spec)
     print(report.summary())
     print(f"avatar source reads {spec.stream_url}; start `marionette run` to feed it")
+    if spec.triggers:
+        print(f"hotkeys: bind keys to \"Show '{spec.scene}: nod'\" etc. in OBS Settings > Hotkeys")
     return 0
 
 

@@ -34,6 +34,7 @@ class SceneSpec:
     camera_device: str | None = None  # e.g. "/dev/video10": add a v4l2 source for the virtual camera
     reconnect_delay_sec: int = 1  # ffmpeg_source retries the stream this often when we restart
     activate: bool = True  # make the scene the program scene
+    triggers: bool = True  # a scene of hidden sources whose Show hotkeys fire gestures and emotions
 
     @property
     def avatar_source(self) -> str:
@@ -46,6 +47,29 @@ class SceneSpec:
     @property
     def camera_source(self) -> str:
         return f"{self.scene} Camera"
+
+    @property
+    def trigger_scene(self) -> str:
+        return f"{self.scene} Triggers"
+
+
+KIND_TRIGGER = "color_source_v3"
+
+
+def trigger_actions(scene: str = DEFAULT_SCENE) -> dict[str, dict]:
+    """Trigger source name ("<scene>: nod") -> the command it fires. In OBS, Settings > Hotkeys lists
+    "Show 'Marionette: nod'" and so on; binding a key there makes the key fire the gesture
+    (clicking the source's eye icon does too). look_at needs a target, so it has no trigger."""
+    from ...core.control.gestures import GESTURES
+    from ...core.motion_space import EMOTIONS
+
+    out: dict[str, dict] = {}
+    for name, g in GESTURES.items():
+        if not g.uses_target:
+            out[f"{scene}: {name}"] = {"type": "gesture", "name": name}
+    for label in EMOTIONS:
+        out[f"{scene}: {label}"] = {"type": "set_emotion", "label": label, "intensity": 0.8}
+    return out
 
 
 @dataclass
@@ -137,9 +161,40 @@ def setup_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
         order.append(cap)
     for index, item in enumerate(order):
         client.request("SetSceneItemIndex", sceneName=spec.scene, sceneItemId=item, sceneItemIndex=index)
+    if spec.triggers:
+        _setup_triggers(client, spec, scenes, kinds, report)
     if spec.activate:
         client.request("SetCurrentProgramScene", sceneName=spec.scene)
     return report
+
+
+def _setup_triggers(client: ObsClient, spec: SceneSpec, scenes: set[str], kinds: dict[str, str],
+                    report: SetupReport) -> None:
+    """A scene of 1x1 transparent colour sources, all hidden; their Show hotkeys are the triggers."""
+    scene = spec.trigger_scene
+    if scene not in scenes:
+        client.request("CreateScene", sceneName=scene)
+        report.created.append(f"scene {scene!r}")
+    settings = {"width": 1, "height": 1, "color": 0, "marionette": True}
+    added = 0
+    for name in trigger_actions(spec.scene):
+        if name in kinds:
+            if kinds[name] != KIND_TRIGGER:
+                raise InputError(f"OBS already has an input named {name!r} of kind {kinds[name]!r}, expected "
+                                 f"{KIND_TRIGGER!r}; rename it in OBS or use --no-triggers")
+            try:
+                client.request("GetSceneItemId", sceneName=scene, sourceName=name)
+                continue
+            except ObsRequestError as e:
+                if e.code != RESOURCE_NOT_FOUND:
+                    raise
+            client.request("CreateSceneItem", sceneName=scene, sourceName=name, sceneItemEnabled=False)
+        else:
+            client.request("CreateInput", sceneName=scene, inputName=name, inputKind=KIND_TRIGGER,
+                           inputSettings=settings, sceneItemEnabled=False)
+        added += 1
+    if added:
+        report.created.append(f"{added} hotkey triggers in {scene!r}")
 
 
 def teardown_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
@@ -150,18 +205,27 @@ def teardown_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
         if kinds.get(name) == kind:
             client.request("RemoveInput", inputName=name)
             report.removed.append(name)
+    triggers = [n for n in trigger_actions(spec.scene) if kinds.get(n) == KIND_TRIGGER]
+    for name in triggers:
+        client.request("RemoveInput", inputName=name)
+    if triggers:
+        report.removed.append(f"{len(triggers)} hotkey triggers")
+    for scene in (spec.trigger_scene, spec.scene):
+        _remove_scene(client, scene, report)
+    return report
+
+
+def _remove_scene(client: ObsClient, scene: str, report: SetupReport) -> None:
     listing = client.request("GetSceneList")
     names = [s["sceneName"] for s in listing["scenes"]]
-    if spec.scene in names:
+    if scene in names:
         if len(names) == 1:
-            # OBS cannot remove its last scene; leave it empty rather than fail.
-            return report
-        if listing.get("currentProgramSceneName") == spec.scene:
-            other = next(n for n in names if n != spec.scene)
+            return  # OBS cannot remove its last scene; leave it empty rather than fail
+        if listing.get("currentProgramSceneName") == scene:
+            other = next(n for n in names if n != scene)
             client.request("SetCurrentProgramScene", sceneName=other)
-        client.request("RemoveScene", sceneName=spec.scene)
-        report.removed.append(f"scene {spec.scene!r}")
-    return report
+        client.request("RemoveScene", sceneName=scene)
+        report.removed.append(f"scene {scene!r}")
 
 
 def _ensure_input(client: ObsClient, scene: str, name: str, kind: str, settings: dict,

@@ -1,0 +1,362 @@
+"""The run-time bridge between a live engine and OBS: captions, speaking scenes, hotkeys and events.
+
+Engine -> OBS: speech start/end events drive the caption text source (paged for long text),
+optional program-scene switching, and an optional "on air" source. OBS -> engine: custom events
+(BroadcastCustomEvent, e.g. from a Stream Deck) and OBS hotkeys bound to the hidden trigger
+sources that `obs setup` creates become gestures and emotions in the ControlMixer. All OBS work
+runs on the ObsLink thread; losing OBS is a status event, never an error in the frame loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ...core.clock import Clock, MonotonicClock
+from ...core.control.api import EngineControl, SpeechEvent
+from ...core.engine.stats import StatusEvent
+from ...core.errors import InputError
+from .client import ObsClient, ObsConfig, ObsRequestError
+from .link import Backoff, ObsLink, ObsStatus
+from .scene import DEFAULT_SCENE, SceneSpec, trigger_actions
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "obs"
+_TAG = re.compile(r"\[[A-Za-z_ ]{1,24}\]\s*")  # inline emotion tags such as "[happy] "
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeConfig:
+    """What the bridge does during a run. Scene/source names must match `obs setup`."""
+
+    scene: str = DEFAULT_SCENE
+    captions: bool = True
+    caption_chars: int = 90  # longest caption page; longer speech is paged
+    chars_per_second: float = 15.0  # paging pace: typical TTS speaks 13-17 characters per second
+    caption_linger: float = 1.0  # seconds the last caption stays after speech ends
+    speaking_scene: str | None = None  # program scene while speaking ...
+    idle_scene: str | None = None  # ... and when not
+    speaking_source: str | None = None  # a source in `scene` shown only while speaking ("on air")
+    events: bool = True  # obey CustomEvents {"marionette": {...}} and trigger-source hotkeys
+
+
+# ---------------------------------------------------------------------- captions
+def caption_pages(text: str, max_chars: int) -> list[str]:
+    """Split speech into caption pages of at most max_chars, at sentence ends where possible,
+    else at word boundaries. Inline emotion tags are not shown."""
+    clean = " ".join(_TAG.sub("", text).split())
+    if not clean:
+        return []
+    pages: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", clean):
+        current = ""
+        for word in sentence.split(" "):
+            while len(word) > max_chars:  # a monster token: cut it
+                if current:
+                    pages.append(current)
+                    current = ""
+                pages.append(word[:max_chars])
+                word = word[max_chars:]
+            candidate = f"{current} {word}".strip()
+            if len(candidate) > max_chars:
+                pages.append(current)
+                current = word
+            else:
+                current = candidate
+        if current:
+            if pages and len(pages[-1]) + 1 + len(current) <= max_chars and not pages[-1].endswith((".", "!", "?")):
+                pages[-1] = f"{pages[-1]} {current}"
+            else:
+                pages.append(current)
+    return [p for p in pages if p]
+
+
+def page_at(pages: list[str], elapsed: float, chars_per_second: float) -> str:
+    """The page to show ``elapsed`` seconds into speech, pacing pages by their length.
+    Trade-off: the engine reports speech start/end, not word timings, so paging is an estimate;
+    the last page holds until the end event."""
+    if not pages:
+        return ""
+    t = 0.0
+    for page in pages[:-1]:
+        t += max(len(page), 1) / chars_per_second
+        if elapsed < t:
+            return page
+    return pages[-1]
+
+
+# ---------------------------------------------------------------------- commands from OBS
+def apply_command(control: EngineControl, cmd: Any) -> str:
+    """Run one command object from OBS ({"type": ..., ...}, the websocket protocol's names)
+    against the engine; returns a short description. Raises InputError on a bad command."""
+    if not isinstance(cmd, dict):
+        raise InputError(f"OBS command is {type(cmd).__name__}, expected an object with a 'type'")
+    kind = cmd.get("type")
+    mixer = control.mixer
+    num = _number_getter(cmd)
+    if kind == "gesture":
+        name = _string(cmd, "name")
+        side = cmd.get("side")
+        if side is not None and side not in ("left", "right"):
+            raise InputError(f"gesture side {side!r}, expected 'left' or 'right'")
+        duration = num("duration", 0.0) if "duration" in cmd else None
+        mixer.gesture(name, num("intensity", 1.0), duration, side=side)
+        return f"gesture {name}"
+    if kind == "set_emotion":
+        label = _string(cmd, "label")
+        mixer.set_emotion(label, num("intensity", 1.0), num("transition", 0.5))
+        return f"emotion {label}"
+    if kind == "set_expression":
+        values = cmd.get("values")
+        if not isinstance(values, dict) or not all(isinstance(v, (int, float)) for v in values.values()):
+            raise InputError("set_expression 'values' must be an object of ARKit channel -> number")
+        hold = cmd.get("hold")
+        mixer.set_channels(dict(values), mode=cmd.get("mode", "set"), transition=num("transition", 0.2),
+                           hold=None if hold is None else num("hold", 0.0))
+        return f"expression {', '.join(values)}"
+    if kind == "look_at":
+        mixer.look_at(num("x", 0.0), num("y", 0.0), num("transition", 0.3))
+        return "look_at"
+    if kind == "reset":
+        mixer.reset(num("transition", 0.3))
+        return "reset"
+    if kind == "speak":
+        return f"speak {control.say(_string(cmd, 'text'))}"
+    if kind == "interrupt":
+        control.interrupt()
+        return "interrupt"
+    raise InputError(
+        f"OBS command type {kind!r}; expected one of gesture, set_emotion, set_expression, look_at, reset, speak, interrupt"
+    )
+
+
+def _string(cmd: dict, key: str) -> str:
+    v = cmd.get(key)
+    if not isinstance(v, str) or not v:
+        raise InputError(f"OBS command {cmd.get('type')!r} needs a string {key!r}, got {v!r}")
+    return v
+
+
+def _number_getter(cmd: dict) -> Callable[[str, float], float]:
+    def get(key: str, default: float) -> float:
+        v = cmd.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InputError(f"OBS command {cmd.get('type')!r}: {key!r} must be a number, got {v!r}")
+        return float(v)
+    return get
+
+
+# ---------------------------------------------------------------------- the bridge
+class ObsBridge:
+    """Connects one engine to OBS for a run. start() returns at once; OBS may come later."""
+
+    def __init__(
+        self,
+        control: EngineControl,
+        obs: ObsConfig,
+        config: BridgeConfig = BridgeConfig(),
+        *,
+        report: Callable[[StatusEvent], None] | None = None,
+        clock: Clock | None = None,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self.control = control
+        self.config = config
+        self._report = report
+        self._clock = clock or MonotonicClock()
+        self._spec = SceneSpec(scene=config.scene)
+        self.link = ObsLink(obs, on_status=self._on_status, on_connect=self._on_connect,
+                            on_event=self._on_obs_event, backoff=backoff)
+        self._lock = threading.Lock()
+        self._pages: list[str] = []
+        self._speech_start: float | None = None
+        self._clear_at: float | None = None
+        self._shown: str | None = None
+        self._speaking = False
+        self._triggers: dict[int, dict] = {}  # scene item id in the triggers scene -> command
+        self._was_connected = False
+        self._unsubscribe: Callable[[], None] | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.commands_applied: list[str] = []  # for status and tests
+
+    def start(self) -> "ObsBridge":
+        self._unsubscribe = self.control.subscribe(self._on_engine_event)
+        self._stop.clear()
+        self._ticker = threading.Thread(target=self._tick_loop, name="obs-captions", daemon=True)
+        self._ticker.start()
+        self.link.start()
+        return self
+
+    def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(2.0)
+            self._ticker = None
+        self.link.stop()
+
+    def __enter__(self) -> "ObsBridge":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ engine -> OBS
+    def _on_engine_event(self, event: Any) -> None:
+        if not isinstance(event, SpeechEvent):
+            return
+        cfg = self.config
+        started = ended = False
+        with self._lock:
+            if event.kind == "start":
+                self._pages = caption_pages(event.text, cfg.caption_chars)
+                self._speech_start = self._clock.now()
+                self._clear_at = None
+                started = not self._speaking
+                self._speaking = True
+            else:
+                self._speech_start = None
+                if self._pages:
+                    self._pages = self._pages[-1:]  # hold the last page, then clear
+                self._clear_at = self._clock.now() + cfg.caption_linger
+                ended = self._speaking
+                self._speaking = False
+        if event.kind == "start" and started:
+            self._on_speaking(True)
+        elif event.kind == "end" and ended:
+            self._on_speaking(False)
+        self._refresh_caption()
+
+    def _on_speaking(self, speaking: bool) -> None:
+        cfg = self.config
+        scene = cfg.speaking_scene if speaking else cfg.idle_scene
+        if scene:
+            self.link.submit(lambda c: _soft(c.request, "SetCurrentProgramScene", sceneName=scene), key="program-scene")
+        if cfg.speaking_source:
+            self.link.submit(lambda c: self._set_source_visible(c, cfg.speaking_source, speaking), key="on-air")
+
+    def _set_source_visible(self, client: ObsClient, source: str, visible: bool) -> None:
+        scene = self.config.scene
+        try:
+            item = client.request("GetSceneItemId", sceneName=scene, sourceName=source)["sceneItemId"]
+        except ObsRequestError as e:
+            self._status(f"no source {source!r} in scene {scene!r} to show while speaking ({e.comment})", "warning")
+            return
+        client.request("SetSceneItemEnabled", sceneName=scene, sceneItemId=item, sceneItemEnabled=visible)
+
+    def _current_caption(self) -> str:
+        with self._lock:
+            now = self._clock.now()
+            if self._clear_at is not None and now >= self._clear_at:
+                self._pages, self._clear_at = [], None
+            if self._speech_start is None:
+                return self._pages[-1] if self._pages else ""
+            return page_at(self._pages, now - self._speech_start, self.config.chars_per_second)
+
+    def _refresh_caption(self) -> None:
+        if not self.config.captions:
+            return
+        text = self._current_caption()
+        if text == self._shown:
+            return
+        self._shown = text
+        self.link.submit(lambda c: self._write_caption(c, text), key="caption")
+
+    def _write_caption(self, client: ObsClient, text: str) -> None:
+        try:
+            client.request("SetInputSettings", inputName=self._spec.caption_source,
+                           inputSettings={"text": text}, overlay=True)
+        except ObsRequestError as e:
+            self._status(f"cannot write captions to {self._spec.caption_source!r} ({e.comment}); "
+                         "run `marionette obs setup` to create it", "warning")
+
+    def _tick_loop(self) -> None:
+        # Pages advance and captions clear with time, not only with events.
+        while not self._stop.wait(0.1):
+            try:
+                self._refresh_caption()
+            except Exception:
+                log.exception("caption tick failed")
+
+    # ------------------------------------------------------------------ OBS -> engine
+    def _on_connect(self, client: ObsClient) -> None:
+        self._triggers = {}
+        if self.config.events:
+            scene = self._spec.trigger_scene
+            try:
+                items = client.request("GetSceneItemList", sceneName=scene)["sceneItems"]
+            except ObsRequestError:
+                items = []  # no trigger scene: hotkeys off, custom events still work
+            actions = trigger_actions(self._spec.scene)
+            for item in items:
+                cmd = actions.get(item["sourceName"])
+                if cmd is not None:
+                    self._triggers[int(item["sceneItemId"])] = cmd
+        self._shown = None  # OBS may have restarted with a stale caption: write it again
+        self._refresh_caption()
+
+    def _on_obs_event(self, event_type: str, data: dict) -> None:
+        if not self.config.events:
+            return
+        if event_type == "CustomEvent":
+            cmd = data.get("marionette")
+            if cmd is not None:
+                self._run_command(cmd, "custom event")
+        elif event_type == "SceneItemEnableStateChanged":
+            if data.get("sceneName") != self._spec.trigger_scene or not data.get("sceneItemEnabled"):
+                return
+            item = int(data.get("sceneItemId", -1))
+            cmd = self._triggers.get(item)
+            if cmd is None:
+                return
+            self._run_command(cmd, "hotkey")
+            # Hide the trigger again so the next key press shows it (and fires) again.
+            scene = self._spec.trigger_scene
+            self.link.submit(lambda c: _soft(c.request, "SetSceneItemEnabled", sceneName=scene,
+                                             sceneItemId=item, sceneItemEnabled=False))
+
+    def _run_command(self, cmd: Any, origin: str) -> None:
+        try:
+            done = apply_command(self.control, cmd)
+        except InputError as e:
+            self._status(f"ignored OBS {origin}: {e}", "warning")
+            return
+        self.commands_applied.append(done)
+        log.info("OBS %s: %s", origin, done)
+
+    # ------------------------------------------------------------------ status
+    def _on_status(self, status: ObsStatus) -> None:
+        if status.state == "connected":
+            level = "recovered" if self._was_connected else "info"
+            self._was_connected = True
+        elif status.state == "lost":
+            level = "error"
+        elif status.state == "unreachable":
+            level = "warning"
+        else:
+            level = "info"
+        self._status(status.message, level, status.retrying)
+
+    def _status(self, message: str, level: str, retrying: bool = False) -> None:
+        if self._report is None:
+            return
+        try:
+            self._report(StatusEvent(COMPONENT, message, level, retrying, self._clock.now()))  # type: ignore[arg-type]
+        except Exception:
+            log.exception("status report failed")
+
+
+def _soft(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict | None:
+    """A request whose refusal is logged, not raised (a missing scene must not stop the link)."""
+    try:
+        return fn(*args, **kwargs)
+    except ObsRequestError as e:
+        log.warning("%s", e)
+        return None

@@ -1,0 +1,176 @@
+"""The run-time OBS bridge against a real headless OBS: captions, hotkeys, custom events, reconnects.
+
+The engine side is a small fake of the EngineControl interface holding a real ControlMixer, so
+these tests check the OBS half in seconds; test_obs_live.py runs the real engine.
+"""
+
+import threading
+import time
+
+import pytest
+
+from marionette.core.clock import FakeClock
+from marionette.core.control import ControlMixer, SpeechEvent
+from marionette.plugin.obs import Backoff, ObsClient
+from marionette.plugin.obs.bridge import BridgeConfig, ObsBridge, caption_pages, page_at
+from marionette.plugin.obs.scene import SceneSpec, setup_scene, teardown_scene
+
+from obs_fixture import HeadlessObs, obs, obs_missing_reason  # noqa: F401 - `obs` is a fixture
+
+pytest.importorskip("obswebsocket", reason="obs-websocket-py not installed (pip install 'marionette[obs]')")
+
+
+class FakeEngine:
+    """EngineControl with a real mixer; say() announces speech start like the engine does."""
+
+    def __init__(self) -> None:
+        self.mixer = ControlMixer(clock=FakeClock())
+        self.said: list[str] = []
+        self.interrupted = 0
+        self._subs: list = []
+
+    def say(self, text, *, emotion=None, voice=None) -> str:
+        self.said.append(text)
+        sid = f"s{len(self.said)}"
+        self.emit(SpeechEvent("start", sid, text))
+        return sid
+
+    def push_audio(self, chunk) -> None:
+        pass
+
+    def end_segment(self) -> None:
+        pass
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
+
+    def subscribe(self, callback):
+        self._subs.append(callback)
+        return lambda: self._subs.remove(callback)
+
+    def status(self) -> dict:
+        return {"speaking": False}
+
+    def emit(self, event) -> None:
+        for cb in list(self._subs):
+            cb(event)
+
+
+def wait_until(fn, timeout: float, msg: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(msg() if callable(msg) else msg)
+
+
+def caption_text(client, spec) -> str:
+    return client.request("GetInputSettings", inputName=spec.caption_source)["inputSettings"].get("text", "")
+
+
+@pytest.fixture
+def scene(obs):
+    spec = SceneSpec(scene="Bridge Test", stream_url="http://127.0.0.1:9/stream.mjpg", activate=False)
+    with ObsClient(obs.config()).connect() as c:
+        setup_scene(c, spec)
+    yield spec
+    with ObsClient(obs.config()).connect() as c:
+        teardown_scene(c, spec)
+
+
+def test_caption_paging():
+    pages = caption_pages("[happy] Hello there! This is a rather long sentence that will need two pages to show.", 40)
+    assert pages[0] == "Hello there!"
+    assert all(len(p) <= 40 for p in pages) and len(pages) == 3
+    assert " ".join(pages) == "Hello there! This is a rather long sentence that will need two pages to show."
+    assert page_at(pages, 0.0, 15) == pages[0]
+    assert page_at(pages, 100.0, 15) == pages[-1]
+    assert caption_pages("   ", 40) == []
+
+
+def test_captions_follow_speech(obs, scene):
+    engine = FakeEngine()
+    statuses = []
+    cfg = BridgeConfig(scene=scene.scene, caption_linger=0.3)
+    with ObsBridge(engine, obs.config(), cfg, report=statuses.append) as bridge, ObsClient(obs.config()).connect() as c:
+        assert bridge.link.wait_connected(10)
+        engine.say("[happy] Hello from the avatar.")
+        wait_until(lambda: caption_text(c, scene) == "Hello from the avatar.", 5,
+                   lambda: f"caption is {caption_text(c, scene)!r}")
+        engine.emit(SpeechEvent("end", "s1"))
+        wait_until(lambda: caption_text(c, scene) == "", 5, "caption not cleared after speech ended")
+    assert statuses[0].component == "obs" and any(s.message.startswith("connected") for s in statuses)
+
+
+def test_custom_events_and_hotkeys_drive_the_mixer(obs, scene):
+    engine = FakeEngine()
+    statuses = []
+    with ObsBridge(engine, obs.config(), BridgeConfig(scene=scene.scene), report=statuses.append) as bridge, \
+            ObsClient(obs.config()).connect() as c:
+        assert bridge.link.wait_connected(10)
+        # A Stream Deck or script broadcasting a custom event through OBS:
+        c.request("BroadcastCustomEvent", eventData={"marionette": {"type": "gesture", "name": "nod", "intensity": 0.7}})
+        c.request("BroadcastCustomEvent", eventData={"marionette": {"type": "set_emotion", "label": "happy"}})
+        c.request("BroadcastCustomEvent", eventData={"marionette": {"type": "speak", "text": "Hi chat"}})
+        wait_until(lambda: len(bridge.commands_applied) >= 3, 5, "custom events not applied")
+        state = engine.mixer.state()
+        assert [g["name"] for g in state["gestures"]] == ["nod"]
+        assert state["emotion"]["label"] == "happy"
+        assert engine.said == ["Hi chat"]
+
+        # An OBS hotkey: exactly what pressing a key bound to "Show 'Bridge Test: shake'" does.
+        c.request("TriggerHotkeyByName", hotkeyName=f"libobs.show_scene_item.{scene.scene}: shake")
+        wait_until(lambda: "shake" in [g["name"] for g in engine.mixer.state()["gestures"]], 5, "hotkey ignored")
+        item = c.request("GetSceneItemId", sceneName=scene.trigger_scene, sourceName=f"{scene.scene}: shake")["sceneItemId"]
+        wait_until(lambda: not c.request("GetSceneItemEnabled", sceneName=scene.trigger_scene,
+                                         sceneItemId=item)["sceneItemEnabled"], 5, "trigger not re-armed")
+        c.request("TriggerHotkeyByName", hotkeyName=f"libobs.show_scene_item.{scene.scene}: sad")
+        wait_until(lambda: engine.mixer.state()["emotion"]["label"] == "sad", 5, "emotion hotkey ignored")
+
+        # A malformed event is reported, not fatal.
+        c.request("BroadcastCustomEvent", eventData={"marionette": {"type": "gesture", "name": "moonwalk"}})
+        wait_until(lambda: any("moonwalk" in s.message for s in statuses), 5, "bad event not reported")
+        assert next(s for s in statuses if "moonwalk" in s.message).level == "warning"
+        c.request("BroadcastCustomEvent", eventData={"marionette": {"type": "blink"}})
+        c.request("BroadcastCustomEvent", eventData={"someone-else": 1})  # not ours: ignored silently
+        wait_until(lambda: any("'blink'" in s.message for s in statuses), 5, "unknown type not reported")
+
+
+@pytest.mark.slow
+def test_bridge_reports_loss_and_recovers_with_captions():
+    reason = obs_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    peer = HeadlessObs()
+    engine = FakeEngine()
+    statuses = []
+    seen = threading.Event()
+    spec = SceneSpec(scene="Crash Test", stream_url="http://127.0.0.1:9/stream.mjpg")
+
+    def report(s):
+        statuses.append(s)
+        if s.level == "recovered":
+            seen.set()
+
+    try:
+        peer.start()
+        with ObsClient(peer.config()).connect() as c:
+            setup_scene(c, spec)
+        bridge = ObsBridge(engine, peer.config(connect_timeout=1.0), BridgeConfig(scene=spec.scene),
+                           report=report, backoff=Backoff(initial=0.2, maximum=1.0))
+        with bridge:
+            assert bridge.link.wait_connected(10)
+            peer.stop()  # a clean quit saves the scene collection, so the captions source survives
+            wait_until(lambda: any(s.level == "error" and s.retrying for s in statuses), 10, "loss not reported")
+            engine.say("Said while OBS was away.")  # the avatar keeps going; the caption waits
+            peer.start()
+            assert seen.wait(20), f"never recovered: {[str(s) for s in statuses]}"
+            with ObsClient(peer.config()).connect() as c:
+                wait_until(lambda: caption_text(c, spec) == "Said while OBS was away.", 5,
+                           lambda: f"caption is {caption_text(c, spec)!r}")
+        levels = [s.level for s in statuses]
+        assert levels.index("error") < levels.index("recovered")
+    finally:
+        peer.close()
