@@ -1,0 +1,105 @@
+"""Who may drive the avatar: a secret token and an Origin allow-list, checked at the handshake.
+
+The token is made on first run and kept in the user's config directory with 0600 permissions;
+clients send it as ``Authorization: Bearer <token>`` or ``?token=`` (browsers cannot set headers on
+a WebSocket). It is compared in constant time. The Origin check stops a web page the user happens
+to visit from driving the avatar (cross-site WebSocket hijacking); programs send no Origin.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from ...core.errors import InputError
+
+TOKEN_FILE = "token"
+
+
+def config_dir() -> Path:
+    """The user's Marionette config directory (MARIONETTE_CONFIG_DIR overrides it)."""
+    env = os.environ.get("MARIONETTE_CONFIG_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "marionette"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "marionette"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "marionette"
+
+
+def token_path(directory: Path | None = None) -> Path:
+    return (directory or config_dir()) / TOKEN_FILE
+
+
+def load_or_create_token(path: Path | None = None) -> str:
+    """Read the token, creating it (0600, 256 random bits) when absent; tighten loose permissions."""
+    path = path or token_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        try:
+            # O_EXCL: two processes starting at once must not both write a different token.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return load_or_create_token(path)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        return token
+    if sys.platform != "win32" and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o600)
+    token = path.read_text().strip()
+    if len(token) < 16:
+        raise InputError(f"the control token in {path} is {len(token)} characters, expected at least 16; "
+                         "delete the file and a new one is made on the next start")
+    return token
+
+
+def read_token(path: Path | None = None) -> str:
+    """The token for a client (no creation): says how to get one when it is missing."""
+    path = path or token_path()
+    if not path.exists():
+        raise InputError(f"no control token at {path}; start the engine once (`marionette run`) to create it, "
+                         "or pass --token")
+    return path.read_text().strip()
+
+
+def token_matches(expected: str, offered: str | None) -> bool:
+    if offered is None:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), offered.encode("utf-8"))
+
+
+def offered_token(path: str, headers) -> str | None:
+    """The token a handshake carries: Authorization Bearer header first, then ?token= in the URL."""
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    values = parse_qs(urlsplit(path).query).get("token")
+    return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class OriginPolicy:
+    """Browsers always send Origin; only the listed ones (our own pages by default) may connect."""
+
+    allowed: frozenset[str]
+
+    @classmethod
+    def for_server(cls, host: str, ports: list[int], extra: tuple[str, ...] = ()) -> "OriginPolicy":
+        hosts = {"127.0.0.1", "localhost", "[::1]", host}
+        allowed = {f"{scheme}://{h}:{p}" for scheme in ("http", "https") for h in hosts for p in ports}
+        return cls(frozenset(allowed | {o.rstrip("/") for o in extra}))
+
+    def allows(self, origin: str | None) -> bool:
+        if origin is None:
+            return True  # not a browser; the token still has to match
+        return origin.rstrip("/") in self.allowed

@@ -1,0 +1,524 @@
+"""The control websocket server: protocol v1 over the `websockets` library, 127.0.0.1 by default.
+
+Each connection is checked at the handshake (token, Origin, client count), then every text frame is
+parsed (messages.py), rate-limited per connection, applied to the engine through EngineControl and
+answered with a reply or a structured error. Outgoing messages go through a bounded per-connection
+queue: events (motion, stats) are dropped for a slow reader, and a client that stops reading its
+replies is disconnected, so one client can never hold up the frame loop or the other clients.
+Trade-off: handlers run on the server's event loop and must stay cheap; the engine only queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, field, is_dataclass
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+
+from ...core.clock import Clock, MonotonicClock
+from ...core.control.api import EngineControl, MotionEvent, SpeechEvent
+from ...core.errors import InputError
+from ...core.motion_space import POSE_CHANNELS
+from ...core.types import AudioChunk, Clamp, Emotion, MotionFrame
+from . import messages as m
+from .auth import OriginPolicy, offered_token, token_matches
+from .ratelimit import TokenBucket
+from .tags import Segment, split_tags
+
+log = logging.getLogger(__name__)
+
+MOTION_IN_TRANSITION = 0.05  # s; smooths a 30-60 Hz tracker stream without adding visible lag
+MAX_PENDING_SPEECH = 256  # tag actions waiting for their speech to start; older ones are forgotten
+TOO_MANY_REFUSALS = 2000  # rate-limited messages in a row before the connection is closed
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """host/port: where to listen (port 0 picks a free one). rate/burst: messages per second per
+    connection. motion_hz: streamed motion frames per second per connection. audio_realtime: how
+    many times faster than real time pushed audio may arrive. allowed_origins: extra browser origins
+    (our own http://127.0.0.1:port pages are always allowed)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    allowed_origins: tuple[str, ...] = ()
+    page_ports: tuple[int, ...] = ()
+    max_message_bytes: int = m.MAX_MESSAGE_BYTES
+    rate: float = 100.0
+    burst: float = 200.0
+    motion_hz: float = 60.0
+    audio_realtime: float = 4.0
+    max_clients: int = 64
+    outbox: int = 512
+
+
+@dataclass(eq=False)  # identity-hashed: connections live in a set
+class _Conn:
+    ws: Any
+    bucket: TokenBucket
+    motion_bucket: TokenBucket
+    audio_bucket: TokenBucket
+    outbox: asyncio.Queue
+    subs: set[str] = field(default_factory=set)
+    motion_rate: float = 15.0
+    stats_rate: float = 1.0
+    last_motion: float = -1e9
+    last_stats: float = -1e9
+    sample_rate: int = 16000
+    refused_in_row: int = 0
+    dropped_events: int = 0
+    messages: int = 0
+    closing: bool = False
+
+
+class ControlServer:
+    """Serves EngineControl over websockets. Use ``async with ControlServer(...)`` or start()/close()."""
+
+    def __init__(self, engine: EngineControl, *, token: str, clock: Clock | None = None,
+                 config: ServerConfig = ServerConfig()) -> None:
+        if not token or len(token) < 16:
+            raise InputError("the control server needs a token of at least 16 characters (auth.load_or_create_token)")
+        self.engine, self.config = engine, config
+        self.clock = clock or MonotonicClock()
+        self._token = token
+        self._conns: set[_Conn] = set()
+        self._server: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._unsubscribe = None
+        self._on_start: dict[str, tuple[Segment, bool]] = {}
+        self._on_end: dict[str, Segment] = {}
+        self.port = config.port
+        self.counters = {"connections": 0, "refused_handshakes": 0, "messages": 0, "errors": 0,
+                         "rate_limited": 0, "events_dropped": 0}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        self._loop = asyncio.get_running_loop()
+        self._server = await serve(
+            self._handle, self.config.host, self.config.port,
+            process_request=self._check_handshake,
+            max_size=self.config.max_message_bytes,
+            max_queue=16,
+            compression=None,  # deflate costs CPU we need for frames, and invites decompression bombs
+            ping_interval=20, ping_timeout=20,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._origins = OriginPolicy.for_server(self.config.host, [self.port, *self.config.page_ports],
+                                                self.config.allowed_origins)
+        self._unsubscribe = self.engine.subscribe(self._from_engine_thread)
+        self._spawn(self._stats_ticker())
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> "ControlServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}/"
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("control server task failed", exc_info=task.exception())
+
+    # --- handshake -------------------------------------------------------------------------------
+    def _check_handshake(self, connection, request):
+        origin = request.headers.get("Origin")
+        if not self._origins.allows(origin):
+            self.counters["refused_handshakes"] += 1
+            return connection.respond(HTTPStatus.FORBIDDEN, f"Origin {origin} is not allowed to drive this avatar; "
+                                      "add it with --allow-origin if it is yours\n")
+        if not token_matches(self._token, offered_token(request.path, request.headers)):
+            self.counters["refused_handshakes"] += 1
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token: send 'Authorization: Bearer "
+                                      "<token>' or ?token=<token> (the token is in the Marionette config directory)\n")
+        if len(self._conns) >= self.config.max_clients:
+            self.counters["refused_handshakes"] += 1
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"too many clients ({self.config.max_clients})\n")
+        return None
+
+    # --- one connection ----------------------------------------------------------------------------
+    async def _handle(self, ws) -> None:
+        cfg, clock = self.config, self.clock
+        conn = _Conn(ws, TokenBucket(cfg.rate, cfg.burst, clock), TokenBucket(cfg.motion_hz, cfg.motion_hz / 4, clock),
+                     TokenBucket(cfg.audio_realtime * 48000 * 2, cfg.audio_realtime * 48000 * 2, clock),
+                     asyncio.Queue(cfg.outbox))
+        self._conns.add(conn)
+        self.counters["connections"] += 1
+        writer = self._spawn(self._writer(conn))
+        self._send(conn, self._event("welcome", {
+            "protocol": m.PROTOCOL_VERSION, "server": _server_version(), "messages": list(m.MESSAGES),
+            "events": list(m.SUBSCRIBABLE), "limits": {"max_message_bytes": cfg.max_message_bytes, "rate": cfg.rate,
+                                                       "burst": cfg.burst, "motion_hz": cfg.motion_hz}}))
+        try:
+            async for raw in ws:
+                if isinstance(raw, bytes):
+                    self._binary_audio(conn, raw)
+                else:
+                    self._text(conn, raw)
+                if conn.closing:
+                    break
+        except Exception as e:  # noqa: BLE001 - a broken connection ends only itself
+            log.debug("control connection ended: %s", e)
+        finally:
+            self._conns.discard(conn)
+            writer.cancel()
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _writer(self, conn: _Conn) -> None:
+        while True:
+            text = await conn.outbox.get()
+            await conn.ws.send(text)
+
+    def _send(self, conn: _Conn, obj: dict, droppable: bool = False) -> None:
+        try:
+            conn.outbox.put_nowait(json.dumps(obj, separators=(",", ":")))
+        except asyncio.QueueFull:
+            if droppable:
+                conn.dropped_events += 1
+                self.counters["events_dropped"] += 1
+            elif not conn.closing:
+                # It does not read its replies: disconnect it rather than buffer without bound.
+                conn.closing = True
+                self._spawn(conn.ws.close(1008, "client is not reading its replies"))
+
+    @staticmethod
+    def _event(name: str, data: dict) -> dict:
+        return {"type": "event", "event": name, "data": data}
+
+    def _error(self, conn: _Conn, err: m.ProtocolError) -> None:
+        self.counters["errors"] += 1
+        self._send(conn, err.to_json())
+
+    def _text(self, conn: _Conn, raw: str) -> None:
+        self.counters["messages"] += 1
+        conn.messages += 1
+        if not conn.bucket.take():
+            self.counters["rate_limited"] += 1
+            conn.refused_in_row += 1
+            if conn.refused_in_row > TOO_MANY_REFUSALS and not conn.closing:
+                conn.closing = True
+                self._spawn(conn.ws.close(1008, "rate limit exceeded for too long"))
+                return
+            self._error(conn, m.ProtocolError("rate_limited", f"more than {self.config.rate:g} messages/s "
+                                              f"(burst {self.config.burst:g}); this message was dropped, slow down"))
+            return
+        conn.refused_in_row = 0
+        try:
+            parsed = m.parse_message(raw)
+        except m.ProtocolError as e:
+            self._error(conn, e)
+            return
+        try:
+            result, clamps = self._dispatch(conn, parsed.message)
+        except m.ProtocolError as e:
+            if e.code == "rate_limited" and parsed.id is None and isinstance(parsed.message, m.Motion):
+                return  # a tracker streaming too fast: drop frames quietly, it asked for no answers
+            e.id = parsed.id
+            self._error(conn, e)
+            return
+        except InputError as e:
+            self._error(conn, m.ProtocolError("bad_value", str(e), id=parsed.id))
+            return
+        except Exception as e:  # noqa: BLE001 - the engine failed; the client gets a structured error
+            log.exception("engine failed on %s", parsed.message.TYPE)
+            self._error(conn, m.ProtocolError("engine_error", f"{parsed.message.TYPE} failed in the engine: {e}",
+                                              id=parsed.id))
+            return
+        if result is None:  # streamed motion is answered only when it carries an id
+            if parsed.id is None:
+                return
+            result = {}
+        reply: dict[str, Any] = {"type": "reply", "id": parsed.id, "ok": True, "result": result}
+        all_clamps = [*parsed.clamps, *clamps]
+        if all_clamps:
+            reply["clamped"] = [{"channel": c.channel, "requested": c.requested, "applied": c.applied} for c in all_clamps]
+        self._send(conn, reply)
+
+    # --- commands ---------------------------------------------------------------------------------
+    def _dispatch(self, conn: _Conn, msg: m.Message) -> tuple[dict | None, list[Clamp]]:
+        mixer = self.engine.mixer
+        if isinstance(msg, m.SetExpression):
+            return {}, mixer.set_channels(msg.values, mode=msg.mode, transition=msg.transition, hold=msg.hold)
+        if isinstance(msg, m.SetPose):
+            values = {c: getattr(msg, c) for c in POSE_CHANNELS if getattr(msg, c) is not None}
+            return {}, mixer.set_channels(values, mode=msg.mode, transition=msg.transition, hold=msg.hold)
+        if isinstance(msg, m.SetEmotion):
+            return {}, mixer.set_emotion(msg.label, msg.intensity, msg.transition)
+        if isinstance(msg, m.LookAt):
+            return {}, mixer.look_at(msg.x, msg.y, msg.transition)
+        if isinstance(msg, m.Gesture):
+            target = None if msg.x is None else (msg.x, msg.y)
+            return {}, mixer.gesture(msg.name, msg.intensity, msg.duration, side=msg.side, target=target)
+        if isinstance(msg, m.Clear):
+            if msg.channels is None and not msg.gaze:
+                mixer.clear_channels(None, msg.transition)
+                mixer.clear_gaze(msg.transition)
+            else:
+                if msg.channels:
+                    mixer.clear_channels(msg.channels, msg.transition)
+                if msg.gaze:
+                    mixer.clear_gaze(msg.transition)
+            return {}, []
+        if isinstance(msg, m.Reset):
+            mixer.reset(msg.transition)
+            return {}, []
+        if isinstance(msg, m.Motion):
+            return self._motion_in(conn, msg)
+        if isinstance(msg, m.Speak):
+            return self._speak(msg), []
+        if isinstance(msg, m.PushAudio):
+            return self._push_audio(conn, msg), []
+        if isinstance(msg, m.Interrupt):
+            self.engine.interrupt()
+            return {}, []
+        if isinstance(msg, m.GetState):
+            return self.state(conn), []
+        if isinstance(msg, m.Subscribe):
+            conn.subs.update(msg.events)
+            conn.motion_rate, conn.stats_rate = msg.motion_rate, msg.stats_rate
+            return {"events": sorted(conn.subs), "motion_rate": conn.motion_rate, "stats_rate": conn.stats_rate}, []
+        if isinstance(msg, m.Unsubscribe):
+            conn.subs.difference_update(msg.events if msg.events is not None else m.SUBSCRIBABLE)
+            return {"events": sorted(conn.subs)}, []
+        if isinstance(msg, m.Ping):
+            return {"pong": True, "t": self.clock.now()}, []
+        raise AssertionError(f"no handler for {msg.TYPE}")  # messages.py and this table move together
+
+    def _motion_in(self, conn: _Conn, msg: m.Motion) -> tuple[dict | None, list[Clamp]]:
+        if not conn.motion_bucket.take():
+            self.counters["rate_limited"] += 1
+            raise m.ProtocolError("rate_limited", f"motion frames above {self.config.motion_hz:g} Hz are dropped")
+        values = msg.values if msg.mask is None else {k: v for k, v in msg.values.items() if k in msg.mask}
+        clamps = self.engine.mixer.set_channels(values, mode=msg.mode, transition=MOTION_IN_TRANSITION,
+                                                hold=msg.timeout) if values else []
+        return None, clamps
+
+    def _speak(self, msg: m.Speak) -> dict:
+        segments, tail = split_tags(msg.text, msg.emotion, msg.intensity)
+        if msg.interrupt:
+            self.engine.interrupt()
+        ids = []
+        for seg in segments:
+            emotion = Emotion(seg.emotion, seg.intensity) if seg.emotion else None
+            sid = self.engine.say(seg.text, emotion=emotion, voice=msg.voice)
+            ids.append(sid)
+            self._remember(self._on_start, sid, (seg, True))
+        if ids and tail is not None:
+            self._remember(self._on_end, ids[-1], tail)
+        elif tail is not None:  # only tags, nothing to say: act now
+            self._act(tail)
+        return {"speech_ids": ids, "segments": [{"text": s.text, "emotion": s.emotion, "gestures": s.gestures}
+                                                for s in segments]}
+
+    @staticmethod
+    def _remember(table: dict, key: str, value: Any) -> None:
+        table[key] = value
+        while len(table) > MAX_PENDING_SPEECH:
+            table.pop(next(iter(table)))
+
+    def _act(self, seg: Segment) -> None:
+        mixer = self.engine.mixer
+        if seg.emotion is not None and (seg.emotion, seg.intensity) != (mixer.emotion.label, mixer.emotion.intensity):
+            mixer.set_emotion(seg.emotion, seg.intensity)
+        for g in seg.gestures:
+            mixer.gesture(g)
+
+    def _push_audio(self, conn: _Conn, msg: m.PushAudio) -> dict:
+        conn.sample_rate = msg.sample_rate
+        n = 0
+        if msg.pcm:
+            try:
+                data = base64.b64decode(msg.pcm, validate=True)
+            except (binascii.Error, ValueError):
+                raise m.ProtocolError("bad_value", "push_audio.pcm is not valid base64", field="pcm") from None
+            n = self._audio(conn, data)
+        if msg.end:
+            self.engine.end_segment()
+        return {"samples": n, "seconds": round(n / msg.sample_rate, 6)}
+
+    def _binary_audio(self, conn: _Conn, data: bytes) -> None:
+        try:
+            self._audio(conn, data)
+        except m.ProtocolError as e:
+            self._error(conn, e)
+
+    def _audio(self, conn: _Conn, data: bytes) -> int:
+        if len(data) % 2:
+            raise m.ProtocolError("bad_value", f"audio is {len(data)} bytes, expected PCM16 (an even number of bytes)",
+                                  field="pcm")
+        if not conn.audio_bucket.take(len(data)):
+            self.counters["rate_limited"] += 1
+            raise m.ProtocolError("rate_limited", f"audio arrives faster than {self.config.audio_realtime:g}x real time; "
+                                  "this chunk was dropped")
+        samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+        if samples.size:
+            self.engine.push_audio(AudioChunk(samples, conn.sample_rate, self.clock.now()))
+        return int(samples.size)
+
+    def state(self, conn: _Conn | None = None) -> dict:
+        out = {"protocol": m.PROTOCOL_VERSION, "controls": self.engine.mixer.state(), "engine": self.engine.status(),
+               "server": {"clients": len(self._conns), **self.counters}}
+        if conn is not None:
+            out["connection"] = {"events": sorted(conn.subs), "messages": conn.messages,
+                                 "dropped_events": conn.dropped_events}
+        return out
+
+    # --- events from the engine ------------------------------------------------------------------------
+    def _from_engine_thread(self, event: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._on_event, event)
+        except RuntimeError:  # loop shutting down
+            pass
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, SpeechEvent):
+            self._on_speech(event)
+        elif isinstance(event, (MotionEvent, MotionFrame)):
+            frame = event.frame if isinstance(event, MotionEvent) else event
+            now = self.clock.now()
+            data = None
+            for conn in self._conns:
+                if "motion" in conn.subs and now - conn.last_motion >= 0.95 / conn.motion_rate:
+                    conn.last_motion = now
+                    data = data or self._event("motion", {"t": round(frame.t, 6), "values": frame.to_dict(nonzero_only=True)})
+                    self._send(conn, data, droppable=True)
+        elif hasattr(event, "component") and hasattr(event, "message"):
+            data = _jsonable(event)
+            level = getattr(event, "level", "error")
+            for conn in self._conns:
+                if "status" in conn.subs:
+                    self._send(conn, self._event("status", data), droppable=True)
+                if level == "error" and "errors" in conn.subs:
+                    self._send(conn, self._event("error", data))
+
+    def _on_speech(self, ev: SpeechEvent) -> None:
+        if ev.kind == "start" and ev.speech_id in self._on_start:
+            seg, _ = self._on_start.pop(ev.speech_id)
+            self._act(seg)
+        elif ev.kind == "end":
+            self._on_start.pop(ev.speech_id, None)
+            tail = self._on_end.pop(ev.speech_id, None)
+            if tail is not None and not ev.interrupted:
+                self._act(tail)
+        data = self._event(f"speech_{ev.kind}", {"speech_id": ev.speech_id, "text": ev.text, "t": round(ev.t, 6),
+                                                 "interrupted": ev.interrupted})
+        for conn in self._conns:
+            if "speech" in conn.subs:
+                self._send(conn, data)
+
+    async def _stats_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            now = self.clock.now()
+            due = [c for c in self._conns if "stats" in c.subs and now - c.last_stats >= 0.95 / c.stats_rate]
+            if not due:
+                continue
+            data = self._event("stats", {"t": now, "engine": self.engine.status(),
+                                         "server": {"clients": len(self._conns), **self.counters}})
+            for conn in due:
+                conn.last_stats = now
+                self._send(conn, data, droppable=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        obj = asdict(obj)
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _server_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"marionette {version('marionette')}"
+    except PackageNotFoundError:
+        return "marionette"
+
+
+class ServerThread:
+    """Runs a ControlServer on its own event loop in a daemon thread, so that protocol work never
+    shares a loop with the frame loop's pacing. start() returns once it listens."""
+
+    def __init__(self, server: ControlServer) -> None:
+        self.server = server
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="marionette-control", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self.server.start()
+        except BaseException as e:  # noqa: BLE001 - handed to the starting thread
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await self.server.close()
+
+    def start(self, timeout: float = 10.0) -> "ServerThread":
+        self._thread.start()
+        self._ready.wait(timeout)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
