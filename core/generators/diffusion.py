@@ -232,8 +232,10 @@ class DiffusionGenerator:
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, *, fps: float | None = None, seed: int = 0,
-             **kwargs) -> "DiffusionGenerator":
-        return cls(DiffusionModel.load(model_dir), fps=fps, seed=seed, **kwargs)
+             providers: list | None = None, **kwargs) -> "DiffusionGenerator":
+        """kwargs: steps, guidance, hop (defaults from the model's config); providers: onnxruntime's
+        execution providers (CPU by default; docs/tensorrt.md for the NVIDIA path)."""
+        return cls(DiffusionModel.load(model_dir, providers=providers), fps=fps, seed=seed, **kwargs)
 
     # -- MotionGenerator protocol ------------------------------------------------------------
     @property
@@ -384,3 +386,58 @@ def load_generator(fps: float | None = None, seed: int = 0, model_dir: str | Pat
                    **kwargs) -> DiffusionGenerator:
     """Factory for the generator registry (`diffusion`)."""
     return DiffusionGenerator.load(model_dir, fps=fps, seed=seed, **kwargs)
+
+
+# ----------------------------------------------------------------------------- benchmark
+def bench_generator(seconds: float = 20.0, steps_list: tuple[int, ...] = (1, 2, 4, 8)) -> dict:
+    """`marionette bench generator`: amortised ms per output frame on one pinned core (20 ms audio
+    pushes through the real feature extractor, generator cost only), first-frame delay (audio start ->
+    first frame out, feature and generator compute included) and lookahead, per sampling-step count."""
+    import os
+    import time
+
+    from ..audio.bench import _speechlike
+    from ..audio.features import StreamingFeatureExtractor
+    from ..types import AudioChunk
+
+    pinned = None
+    if hasattr(os, "sched_setaffinity"):
+        before = os.sched_getaffinity(0)
+        pinned = min(before)
+        os.sched_setaffinity(0, {pinned})
+    try:
+        model = DiffusionModel.load()
+        x = _speechlike(seconds)
+        chunk = 320  # 20 ms at 16 kHz
+        ex = StreamingFeatureExtractor.load()
+        feats = []
+        for i in range(0, x.size, chunk):
+            feats.append(ex.push(AudioChunk(x[i:i + chunk], 16000, t=i / 16000)))
+        feats.append(ex.flush())
+        out: dict = {"model_fps": model.spec.fps, "hop_frames": model.spec.hop, "default_steps": model.spec.steps,
+                     "guidance": model.spec.guidance}
+        for steps in steps_list:
+            gen = DiffusionGenerator(model, steps=steps)
+            gen.push(feats[0])
+            gen.reset()
+            n, spent, first_delay = 0, 0.0, None
+            for k, f in enumerate(feats[:-1]):
+                t0 = time.perf_counter()
+                frames = gen.push(f)
+                dt = time.perf_counter() - t0
+                spent += dt
+                n += len(frames)
+                if frames and first_delay is None:
+                    # Audio up to the end of chunk k has arrived; the features for it and this push ran.
+                    first_delay = (k + 1) * chunk / 16000 + dt
+            t0 = time.perf_counter()
+            n += len(gen.flush())
+            spent += time.perf_counter() - t0
+            out[f"steps{steps}_ms_per_frame"] = round(1000 * spent / max(n, 1), 3)
+            out[f"steps{steps}_first_frame_delay_ms"] = round(1000 * (first_delay or float("nan")), 1)
+        out["lookahead_ms"] = round(1000 * DiffusionGenerator(model).lookahead, 1)
+        out["frames"] = n
+        return out
+    finally:
+        if pinned is not None:
+            os.sched_setaffinity(0, before)

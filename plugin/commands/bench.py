@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     # name: ("module:function", one-line description)
     "features": ("marionette.core.audio.bench:bench_features",
                  "audio features (log-mel, loudness, F0, VAD): x realtime on one core, whole file and 20 ms pushes"),
+    "generator": ("marionette.core.generators.diffusion:bench_generator",
+                  "diffusion generator: amortised ms per frame on one core, first-frame delay, lookahead, per step count"),
 }
 
 
