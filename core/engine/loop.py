@@ -1,0 +1,316 @@
+"""The clocked frame loop: sources -> features -> generator -> idle life -> controls -> renderer -> sinks.
+
+The asyncio loop only paces ticks on the injected Clock; each tick's work (audio, model step,
+render) runs on one worker thread, and each sink on its own thread. Ticks sit on an absolute grid
+(t0 + k/fps), so frames never drift; a tick that overruns skips the ticks it missed and counts
+them. Trade-off: the newest generated motion is shown at each tick (lowest latency for a
+microphone) rather than a jitter buffer, so motion may repeat or skip a frame under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from ..clock import Clock
+from ..motion_space import CHANNEL_INDEX
+from ..stages import AudioSource, FeatureExtractor, FrameSink, MotionGenerator, Renderer
+from ..types import MOTION_HIGH, MOTION_LOW, NEUTRAL_VECTOR, AudioChunk, MotionFrame, VideoFrame
+from .audio_mix import AudioMixer
+from .fanout import SinkRunner
+from .idle import IdleLife
+from .stats import EngineStats, Rolling, StatusEvent
+
+log = logging.getLogger(__name__)
+
+STAGES = ("audio", "features", "generator", "controls", "render", "sinks")
+_JAW = CHANNEL_INDEX["jawOpen"]
+
+
+class MotionMixer(Protocol):
+    """What the loop needs from the control mixer (core.control): controls on top of motion."""
+
+    def apply(self, frame: MotionFrame, t: float) -> MotionFrame: ...
+
+
+class Engine:
+    """Runs the pipeline at ``fps`` on ``clock`` until stop() or ``duration``.
+
+    Thread model: add/remove of sources and sinks, clear(), stop() and stats() may be called from
+    any thread; everything else runs on the engine's worker thread."""
+
+    def __init__(
+        self,
+        *,
+        renderer: Renderer,
+        generator: MotionGenerator,
+        features: FeatureExtractor,
+        clock: Clock,
+        fps: float = 30.0,
+        sources: Sequence[AudioSource] = (),
+        sinks: Sequence[FrameSink] = (),
+        mixer: MotionMixer | None = None,
+        idle: IdleLife | None = None,
+        sample_rate: int = 16000,
+        hold: float = 0.25,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps {fps}, expected a positive number such as 25 or 30")
+        self.renderer, self.generator, self.features = renderer, generator, features
+        self.clock, self.fps = clock, float(fps)
+        self.mixer = mixer
+        self.idle = idle if idle is not None else IdleLife()
+        # Profiling measures real compute cost (also under a fake clock); pacing uses the Clock.
+        self._timer = timer
+        self._hold = hold
+        self._audio = AudioMixer(sample_rate)
+        self._lock = threading.Lock()
+        self._sources: list[AudioSource] = []
+        self._runners: list[SinkRunner] = []
+        self._listeners: list[Callable[[StatusEvent], None]] = []
+        self._frame_listeners: list[Callable[[VideoFrame, MotionFrame], None]] = []
+        self._source_failing: set[int] = set()
+        self._clear = threading.Event()
+        self._stop = threading.Event()
+        self._stage = {name: Rolling() for name in STAGES}
+        self._latency = Rolling(300)
+        self._emitted = Rolling(int(2 * fps))  # clock times of recent frames, for measured fps
+        self.frames = 0
+        self.late_ticks = 0
+        self.events: list[StatusEvent] = []  # the most recent status events, newest last
+        self.last_frame: VideoFrame | None = None
+        self.last_motion: MotionFrame | None = None
+        self._speech = NEUTRAL_VECTOR.copy()
+        self._speech_t = -math.inf  # clock time of the last generated frame
+        self._speech_stream_t: float | None = None
+        self._tick_t = 0.0
+        self._executor: ThreadPoolExecutor | None = None
+        for s in sources:
+            self.add_source(s)
+        for k in sinks:
+            self.add_sink(k)
+
+    # --- wiring (any thread) ------------------------------------------------------------
+    def add_source(self, source: AudioSource) -> None:
+        if hasattr(source, "set_reporter"):
+            source.set_reporter(self.report)  # type: ignore[attr-defined]
+        with self._lock:
+            self._sources.append(source)
+
+    def remove_source(self, source: AudioSource) -> None:
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+        self._audio.remove(id(source))
+
+    def add_sink(self, sink: FrameSink) -> SinkRunner:
+        runner = SinkRunner(sink, self.report)
+        with self._lock:
+            self._runners.append(runner)
+        return runner
+
+    def remove_sink(self, sink: FrameSink) -> None:
+        with self._lock:
+            runners = [r for r in self._runners if r.sink is sink]
+            self._runners = [r for r in self._runners if r.sink is not sink]
+        for r in runners:
+            r.close()
+
+    def subscribe(self, listener: Callable[[StatusEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` with every StatusEvent (from any thread); returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def on_frame(self, listener: Callable[[VideoFrame, MotionFrame], None]) -> Callable[[], None]:
+        """Call ``listener(video, motion)`` on the worker thread after each frame; it must be quick."""
+        self._frame_listeners.append(listener)
+        return lambda: self._frame_listeners.remove(listener) if listener in self._frame_listeners else None
+
+    def report(self, event: StatusEvent) -> None:
+        if event.t == 0.0:
+            event = StatusEvent(event.component, event.message, event.level, event.retrying, self.clock.now())
+        self.events.append(event)
+        del self.events[:-100]
+        log.info("%s", event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not stop the show
+                log.exception("status listener failed")
+
+    # --- control (any thread) -------------------------------------------------------------
+    def clear(self) -> None:
+        """Interrupt: drop buffered audio and motion now (STYLE.md 3); idle life goes on."""
+        self._clear.set()
+        with self._lock:
+            sources = list(self._sources)
+        for s in sources:
+            if hasattr(s, "clear"):
+                s.clear()  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def sinks(self) -> list[SinkRunner]:
+        return list(self._runners)
+
+    def stats(self) -> EngineStats:
+        emitted = self._emitted.values()
+        fps = (len(emitted) - 1) / (emitted[-1] - emitted[0]) if len(emitted) > 2 and emitted[-1] > emitted[0] else 0.0
+        with self._lock:
+            runners = list(self._runners)
+        return EngineStats(
+            t=self._tick_t,
+            frames=self.frames,
+            target_fps=self.fps,
+            fps=fps,
+            late_ticks=self.late_ticks,
+            stages=tuple(self._stage[n].timing(n) for n in STAGES),
+            latency_p50_ms=None if not len(self._latency) else self._latency.percentile(50) * 1e3,
+            latency_p95_ms=None if not len(self._latency) else self._latency.percentile(95) * 1e3,
+            audio_seconds=self._audio.samples_out / self._audio.rate,
+            sinks=tuple(r.stats() for r in runners),
+        )
+
+    # --- the loop -----------------------------------------------------------------------
+    async def run(self, duration: float | None = None) -> EngineStats:
+        """Emit frames until stop() or for ``duration`` seconds of clock time; closes the sinks."""
+        loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="engine-step")
+        self._stop.clear()
+        t0 = self.clock.now()
+        k = 0
+        try:
+            while not self._stop.is_set():
+                tick = t0 + k / self.fps
+                if duration is not None and tick >= t0 + duration - 1e-9:
+                    break
+                await self.clock.sleep_until(tick)
+                await loop.run_in_executor(self._executor, self.step, tick, k)
+                # Stay on the absolute grid: run the next tick late if we are a little late,
+                # skip ticks (counted) if we overran by more than half a frame.
+                due = math.floor((self.clock.now() - t0) * self.fps + 0.5)
+                nxt = max(k + 1, due)
+                self.late_ticks += nxt - (k + 1)
+                k = nxt
+        finally:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        return self.stats()
+
+    async def close(self) -> None:
+        """Stop, flush and close every sink and source (call once, after run())."""
+        with self._lock:
+            runners, self._runners = list(self._runners), []
+            sources, self._sources = list(self._sources), []
+        await asyncio.to_thread(lambda: [r.close() for r in runners])
+        for s in sources:
+            try:
+                s.close()
+            except Exception as e:  # noqa: BLE001 - reported, not raised, at shutdown
+                self.report(StatusEvent(f"source:{getattr(s, 'name', '?')}", f"close failed: {e}", "warning"))
+
+    def step(self, tick: float, index: int) -> VideoFrame:
+        """One tick: everything from audio to sinks. Public so benchmarks can drive it directly."""
+        timer = self._timer
+        self._tick_t = tick
+        if self._clear.is_set():
+            self._clear.clear()
+            self._audio.clear()
+            self.features.reset()
+            self.generator.reset()
+            self._speech_t = -math.inf
+            self._speech_stream_t = None
+
+        s0 = timer()
+        block, present = self._read_audio()
+        s1 = timer()
+        feats = self.features.push(block) if block is not None else None
+        s2 = timer()
+        generated = self.generator.push(feats) if feats is not None and len(feats) else []
+        s3 = timer()
+        if generated:
+            newest = generated[-1]
+            self._speech = newest.to_vector()
+            self._speech_t = tick
+            self._speech_stream_t = newest.t
+        motion = self._speech_motion(tick)
+        speaking = motion[_JAW] > 0.08
+        frame = MotionFrame.from_vector(motion, t=tick)
+        frame = self.idle.apply(frame, tick, speaking=speaking)
+        if self.mixer is not None:
+            frame = self.mixer.apply(frame, tick)
+        vec = frame.to_vector()
+        if not np.all(np.isfinite(vec)) or np.any(vec < MOTION_LOW) or np.any(vec > MOTION_HIGH):
+            frame = frame.clamped()[0]
+        s4 = timer()
+        image = self.renderer.render(frame)
+        video = VideoFrame(image, tick, index)
+        s5 = timer()
+        with self._lock:
+            runners = list(self._runners)
+        for r in runners:
+            if block is not None and present is not None:
+                r.send_audio(AudioChunk(block.samples, block.sample_rate, present))
+            r.send(video)
+        s6 = timer()
+        for name, a, b in zip(STAGES, (s0, s1, s2, s3, s4, s5), (s1, s2, s3, s4, s5, s6)):
+            self._stage[name].add(b - a)
+        out_t = self.clock.now()
+        if generated:
+            heard = self._audio.heard_at(generated[-1].t)
+            if heard is not None:
+                self._latency.add(max(0.0, out_t - heard))
+        self._emitted.add(out_t)
+        self.frames += 1
+        self.last_frame, self.last_motion = video, frame
+        for listener in list(self._frame_listeners):
+            try:
+                listener(video, frame)
+            except Exception:  # a listener's bug must not stop the show
+                log.exception("frame listener failed")
+        return video
+
+    def _read_audio(self) -> tuple[AudioChunk | None, float | None]:
+        with self._lock:
+            sources = list(self._sources)
+        delay = 0.0
+        for src in sources:
+            key = id(src)
+            try:
+                for _ in range(200):  # bounded: a runaway source cannot stall the tick
+                    chunk = src.read()
+                    if chunk is None:
+                        break
+                    self._audio.add(key, chunk)
+                    delay = max(delay, float(getattr(src, "playback_delay", 0.0)))
+                if key in self._source_failing:
+                    self._source_failing.discard(key)
+                    self.report(StatusEvent(f"source:{src.name}", "working again", "recovered"))
+            except Exception as e:  # a failing source becomes status; the show goes on
+                if key not in self._source_failing:
+                    self._source_failing.add(key)
+                    self.report(StatusEvent(f"source:{src.name}", f"{type(e).__name__}: {e}", "error", retrying=True))
+        block = self._audio.take()
+        if block is None:
+            return None, None
+        heard_end = self._audio.heard_at(block.t + block.duration)
+        present = None if heard_end is None else heard_end - block.duration + delay
+        return block, present
+
+    def _speech_motion(self, tick: float) -> np.ndarray:
+        """The newest generated motion; held briefly when audio stops, then eased to neutral."""
+        age = tick - self._speech_t
+        if age <= self._hold:
+            return self._speech
+        k = math.exp(-(age - self._hold) / 0.15)
+        return NEUTRAL_VECTOR + (self._speech - NEUTRAL_VECTOR) * np.float32(k)

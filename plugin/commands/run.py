@@ -1,0 +1,138 @@
+"""`marionette run`: the live avatar. Microphone or text-to-speech in; virtual camera, MJPEG,
+WebSocket preview and mp4 out. What cannot be opened here is said once, and the rest runs.
+
+Flags override the TOML config (--config); --print-config shows the result as TOML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run", help="run the live avatar (microphone or TTS in; virtual camera, MJPEG, preview, mp4 out)",
+        description="Run the live avatar. With no arguments: the built-in portrait, the microphone if there "
+                    "is one, a spoken greeting, a virtual camera if one exists and MJPEG on "
+                    "http://127.0.0.1:8765/stream.mjpg. --duration S stops after S seconds and records out/run.mp4.")
+    p.add_argument("--config", metavar="TOML", help="config file ([engine], [audio], [sinks]; see --print-config)")
+    p.add_argument("--print-config", action="store_true", help="print the resulting config as TOML and exit")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (then also records out/run.mp4)")
+    p.add_argument("--portrait", help="portrait image (default: the built-in one)")
+    p.add_argument("--fps", type=float, help="frames per second (default 30)")
+    p.add_argument("--size", metavar="WxH", help="output size (default 512x512)")
+    p.add_argument("--generator", help="motion generator: envelope, teacher or diffusion")
+    p.add_argument("--source", choices=("auto", "mic", "file", "tts", "none"),
+                   help="audio in: auto (microphone if present), mic (required), file, tts, none")
+    p.add_argument("--device", help="microphone by name (substring) or index")
+    p.add_argument("--audio-file", help="audio file to play (implies --source file)")
+    p.add_argument("--loop", action="store_true", default=None, help="loop the audio file")
+    p.add_argument("--say", help="text to speak at start (default: a greeting)")
+    p.add_argument("--no-say", action="store_true", help="speak nothing at start")
+    p.add_argument("--tts-engine", choices=("piper", "espeak", "flite", "festival"), help="voice engine (default piper)")
+    p.add_argument("--no-play", action="store_true", help="do not play our speech to the speaker")
+    p.add_argument("--av-delay", type=float, help="seconds our played audio is delayed for lip sync (default: measured)")
+    p.add_argument("--no-virtualcam", action="store_true", help="do not try a virtual camera")
+    p.add_argument("--no-mjpeg", action="store_true", help="do not serve MJPEG")
+    p.add_argument("--mjpeg-port", type=int, help="MJPEG port (default 8765; 0 = any free)")
+    p.add_argument("--preview", action="store_true", default=None, help="serve the WebSocket JPEG preview")
+    p.add_argument("--preview-port", type=int, help="preview port (default 8766)")
+    p.add_argument("--record", metavar="MP4", help="record to this mp4 (with audio)")
+    p.add_argument("--stats-every", type=float, default=5.0, help="print live statistics every S seconds (0: never)")
+    p.set_defaults(func=_run)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    from marionette.plugin.config import ConfigError
+
+    o: dict = {}
+    simple = {"portrait": "engine.portrait", "fps": "engine.fps", "generator": "engine.generator",
+              "duration": "engine.duration", "source": "audio.source", "audio_file": "audio.file",
+              "loop": "audio.loop", "say": "audio.say", "tts_engine": "audio.tts_engine", "av_delay": "audio.av_delay",
+              "mjpeg_port": "sinks.mjpeg_port", "preview": "sinks.preview", "preview_port": "sinks.preview_port",
+              "record": "sinks.record"}
+    for attr, key in simple.items():
+        v = getattr(args, attr, None)
+        if v is not None:
+            o[key] = v
+    if args.device is not None:
+        o["audio.device"] = int(args.device) if args.device.isdigit() else args.device
+    if args.audio_file and args.source is None:
+        o["audio.source"] = "file"
+    if args.size:
+        try:
+            w, h = (int(x) for x in args.size.lower().split("x"))
+        except ValueError as e:
+            raise ConfigError(f"--size {args.size!r}, expected WIDTHxHEIGHT such as 512x512") from e
+        o["engine.width"], o["engine.height"] = w, h
+    if args.no_say:
+        o["audio.say"] = ""
+    if args.no_play:
+        o["audio.play"] = False
+    if args.no_virtualcam:
+        o["sinks.virtualcam"] = False
+    if args.no_mjpeg:
+        o["sinks.mjpeg"] = False
+    return o
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from marionette.plugin.config import load_config, to_toml
+
+    cfg = load_config(args.config, overrides_from_args(args))
+    if cfg.engine.duration is not None and cfg.sinks.record is None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, sinks=replace(cfg.sinks, record="out/run.mp4"))
+    if args.print_config:
+        print(to_toml(cfg))
+        return 0
+
+    from marionette.plugin.live import build_live
+
+    print("marionette run: starting", flush=True)
+    app = build_live(cfg, report=lambda n: print(n, flush=True))
+    app.engine.subscribe(lambda ev: print(f"  {ev}", flush=True))
+    if cfg.audio.say and app.playback is not None and cfg.audio.source != "file":
+        app.say(cfg.audio.say)
+    mj = app.sinks.get("mjpeg")
+    where = f"watch {mj.url}" if mj else "no viewer configured"
+    until = f"for {cfg.engine.duration:g} s" if cfg.engine.duration else "until Ctrl-C"
+    print(f"marionette run: running at {cfg.engine.fps:g} fps {until}; {where}", flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, app.stop)
+            except (NotImplementedError, RuntimeError):  # not the main thread / Windows
+                pass
+        ticker = asyncio.create_task(_print_stats(app, args.stats_every))
+        try:
+            await app.run(cfg.engine.duration)
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            await app.close()
+
+    asyncio.run(main())
+    st = app.engine.stats()
+    print(f"marionette run: stopped after {st.frames} frames; {st.summary()}", flush=True)
+    rec = app.sinks.get("record")
+    if rec is not None:
+        print(f"marionette run: recorded {rec.path} ({rec.frames} frames, {rec.audio_seconds:.1f} s of audio)", flush=True)
+    return 0
+
+
+async def _print_stats(app, every: float) -> None:
+    import asyncio
+
+    if every <= 0:
+        return
+    while True:
+        await asyncio.sleep(every)
+        print(f"  stats: {app.engine.stats().summary()}", file=sys.stdout, flush=True)

