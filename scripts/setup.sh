@@ -11,10 +11,13 @@ want_test=0
 
 # System packages (Debian names). The runtime needs ffmpeg (mp4 out) and espeak-ng (fallback voice).
 # flite, festival (+ its kal voice) are the other phone-timed voices of core/speech.
-apt_pkgs=(ffmpeg espeak-ng flite festival festvox-kallpc16k)
+# libportaudio2 + libasound2-plugins: microphone/speaker through sounddevice (ALSA, PulseAudio, PipeWire).
+apt_pkgs=(ffmpeg espeak-ng flite festival festvox-kallpc16k libportaudio2 libasound2-plugins)
 if [[ $want_test == 1 ]]; then
     # A real OBS (headless under Xvfb) and a real browser for the OBS and control-panel tests.
     apt_pkgs+=(obs-studio xvfb xauth libgl1-mesa-dri fonts-dejavu-core chromium)
+    # A user-space PulseAudio server: the virtual microphone and speaker of the live-engine tests.
+    apt_pkgs+=(pulseaudio pulseaudio-utils)
 fi
 
 missing=()
