@@ -79,8 +79,11 @@ def loss_fn(pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor, velocity_w
 
 def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, train_cfg: TrainConfig,
           data_cfg: DataConfig, net_cfg: NetConfig | None = None, resume: Path | None = None,
-          progress: bool = True) -> Path:
-    """Train (or resume) and write out/diffusion.pt, loss.csv and loss.png; returns the checkpoint path."""
+          progress: bool = True, stop_after: int | None = None) -> Path:
+    """Train (or resume) and write out/diffusion.pt, loss.csv and loss.png; returns the checkpoint path.
+
+    stop_after: end at this step as an interruption would (the schedule still plans train_cfg.steps).
+    """
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +124,7 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
     def save() -> None:
         torch.save({
             "format": FORMAT_NAME, "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-            "step": step, "history": history, "elapsed": elapsed0 + time.monotonic() - t_start,
+            "step": step, "history": history, "running": running, "elapsed": elapsed0 + time.monotonic() - t_start,
             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
             "net": net_cfg.to_dict(), "data": asdict(data_cfg), "train": asdict(train_cfg),
             "stats": stats.to_json(),
@@ -130,8 +133,8 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
 
     t_start = time.monotonic()
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress, desc="train", unit="step")
-    running = None
-    while step < train_cfg.steps:
+    running = state.get("running") if state else None
+    while step < min(train_cfg.steps, stop_after or train_cfg.steps):
         if (elapsed0 + time.monotonic() - t_start) / 60 > train_cfg.max_minutes:
             bar.write(f"stopping at step {step}: the {train_cfg.max_minutes:g} minute budget is spent")
             break
