@@ -81,7 +81,7 @@ def _gauss(p: np.ndarray, centre: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-d2 / (2 * sigma * sigma))
 
 
-class _Face:
+class FaceGeometry:
     """Measurements of one neutral face that the bases are authored from."""
 
     def __init__(self, c: np.ndarray) -> None:
@@ -134,14 +134,17 @@ class _Face:
 
     def jaw(self) -> np.ndarray:
         """Weight of the points that ride on the mandible: below the seam, out to the jaw angle."""
-        c = self.c
-        dx = np.maximum(np.abs(c[:, 0] - self.mouth_cx) - self.mouth_half, 0.0)
-        y0 = self.seam(c[:, 0]) + 0.7 * dx  # the boundary drops from the corners to the jaw angle
-        tau = 0.012 + 0.25 * dx  # soft beside the mouth, sharp at the lips
-        w = 1.0 / (1.0 + np.exp(-(c[:, 1] - y0) / tau))
+        w = self.jaw_at(self.c)
         w[list(LIP_INNER_UPPER[1:-1]) + list(LIP_OUTER_UPPER[1:-1])] = 0.0
         w[list(LIP_INNER_LOWER) + list(LIP_OUTER_LOWER)] = 1.0
         return w
+
+    def jaw_at(self, c: np.ndarray) -> np.ndarray:
+        """The mandible weight at any canonical points (N, 2+): the warp's lip seam uses it too."""
+        dx = np.maximum(np.abs(c[:, 0] - self.mouth_cx) - self.mouth_half, 0.0)
+        y0 = self.seam(c[:, 0]) + 0.7 * dx  # the boundary drops from the corners to the jaw angle
+        tau = 0.012 + 0.25 * dx  # soft beside the mouth, sharp at the lips
+        return 1.0 / (1.0 + np.exp(np.clip(-(c[:, 1] - y0) / tau, -50, 50)))
 
     def side(self, s: str, soft: float = 0.05) -> np.ndarray:
         """1 on one side of the face midline, 0 on the other, smooth across it."""
@@ -182,7 +185,7 @@ class _Face:
         return w * span
 
 
-def _jaw_rotation(f: _Face, degrees: float) -> np.ndarray:
+def _jaw_rotation(f: FaceGeometry, degrees: float) -> np.ndarray:
     """Linearised rotation of the mandible about the jaw joints (in front of the ears)."""
     c = f.c
     pivot = np.array([0.0, (c[234, 1] + c[454, 1]) / 2 + 0.05, (c[234, 2] + c[454, 2]) / 2 + 0.3])
@@ -199,7 +202,7 @@ def build_bases(neutral: np.ndarray) -> ExpressionBases:
     c = np.asarray(neutral, np.float64)
     if c.shape != (478, 3):
         raise ValueError(f"neutral landmarks shape {c.shape}, expected (478, 3) canonical")
-    f = _Face(c)
+    f = FaceGeometry(c)
     n = len(c)
     out: dict[str, np.ndarray] = {}
 
@@ -329,7 +332,6 @@ def build_bases(neutral: np.ndarray) -> ExpressionBases:
         out[f"eyeLookOut{s}"] = vec(iris, (0.22 * ew * out_dir, 0.0, 0.0))
         out[f"eyeLookIn{s}"] = vec(iris, (-0.22 * ew * out_dir, 0.0, 0.0))
         up = vec(iris, (0.0, -0.11 * ew, 0.0))
-        up[:, 1] += -0.15 * opening * skin_up * (1 - iris)
         out[f"eyeLookUp{s}"] = up
         dn = vec(iris, (0.0, 0.11 * ew, 0.0))
         dn[:, 1] += 0.3 * opening * skin_up * (1 - iris)

@@ -1,38 +1,103 @@
-"""`marionette bench NAME [--json]`: one micro-benchmark per stage, figures as a flat dict.
+"""`marionette bench NAME`: speed benchmarks, one small function each.
 
-Benchmarks are registered by name below as "module:function" (the function returns a dict of
-figures); adding one is one line, and its heavy imports happen only when it runs.
+Adding a benchmark: write ``def bench_x(args) -> dict`` (figures, JSON-serialisable) and add one
+``Benchmark(...)`` line to BENCHMARKS; give it ``add_args`` if it takes options.
 """
 
 from __future__ import annotations
 
-import importlib
+import argparse
 import json
+from dataclasses import dataclass
+from typing import Callable
 
-BENCHMARKS: dict[str, tuple[str, str]] = {
-    # name: ("module:function", one-line description)
-    "features": ("marionette.core.audio.bench:bench_features",
-                 "audio features (log-mel, loudness, F0, VAD): x realtime on one core, whole file and 20 ms pushes"),
-    "generator": ("marionette.core.generators.diffusion:bench_generator",
-                  "diffusion generator: amortised ms per frame on one core, first-frame delay, lookahead, per step count"),
-}
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], dict]
+    add_args: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def _percentiles(ms: list[float]) -> dict:
+    import numpy as np
+
+    a = np.asarray(ms)
+    p50 = float(np.percentile(a, 50))
+    return {"ms_p50": round(p50, 3), "ms_p95": round(float(np.percentile(a, 95)), 3),
+            "ms_max": round(float(a.max()), 3), "fps_p50": round(1000.0 / p50, 1)}
+
+
+# ---------------------------------------------------------------------------- render
+def _render_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--portrait", help="photo to benchmark (default: the bundled portrait)")
+    p.add_argument("--size", default="512x512", help="output size (default 512x512)")
+    p.add_argument("--frames", type=int, default=300, help="frames of varied motion to time (default 300)")
+
+
+def bench_render(args: argparse.Namespace) -> dict:
+    """Per-frame render time on one thread over a varied motion (every layer exercised)."""
+    import time
+
+    from ...core.render.framing import parse_size
+    from ...core.render.motion_demo import varied_motion
+    from ...core.render.portrait import load_renderer
+    from ...core.render.threads import single_thread
+
+    size = parse_size(args.size)
+    with single_thread():
+        renderer, times = load_renderer(args.portrait, size)
+        track = varied_motion(args.frames)
+        frames = list(track.frames())
+        for m in frames[:10]:  # warm caches and code paths
+            renderer.render(m)
+        ms, mouth, eyes = [], 0, 0
+        for m in frames:
+            t0 = time.perf_counter()
+            renderer.render(m)
+            ms.append((time.perf_counter() - t0) * 1000)
+            mouth += renderer.last_stats.mouth_drawn
+            eyes += renderer.last_stats.eyes_drawn > 0
+    return {
+        "benchmark": "render",
+        "size": f"{size[0]}x{size[1]}",
+        "threads": 1,
+        "frames": len(frames),
+        **_percentiles(ms),
+        "frames_with_mouth_layer": mouth,
+        "frames_with_eye_layer": eyes,
+        "analysis_ms": round(times.analysis * 1000, 1),
+        "precompute_ms": round(times.precompute * 1000, 1),
+        "portrait": args.portrait or "default",
+    }
+
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark("render", "portrait renderer: ms/frame p50/p95 and fps on one thread", bench_render, _render_args),
+]
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="micro-benchmarks of pipeline stages",
-                              description="\n".join(f"{k}: {v[1]}" for k, v in BENCHMARKS.items()))
-    p.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    p.set_defaults(func=_run)
+    p = subparsers.add_parser("bench", help="speed benchmarks (render, ...)",
+                              description="Speed benchmarks. Each prints its figures; --json for machines.")
+    sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for b in BENCHMARKS:
+        bp = sub.add_parser(b.name, help=b.help, description=b.help)
+        bp.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+        if b.add_args:
+            b.add_args(bp)
+        bp.set_defaults(func=_runner(b))
 
 
-def _run(args) -> int:
-    target, _ = BENCHMARKS[args.name]
-    module, func = target.split(":")
-    figures = getattr(importlib.import_module(module), func)()
-    if args.json:
-        print(json.dumps({"benchmark": args.name, **figures}))
-    else:
-        for key, value in figures.items():
-            print(f"{key:32s} {value}")
-    return 0
+def _runner(b: Benchmark) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        figures = b.run(args)
+        if args.json:
+            print(json.dumps(figures))
+        else:
+            for k, v in figures.items():
+                print(f"{k}: {v}")
+        return 0
+
+    return run

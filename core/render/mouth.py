@@ -1,0 +1,209 @@
+"""Mouth interior layer: the cavity, the teeth and the tongue that a warp cannot invent.
+
+Drawn inside the target inner-lip polygon only, in a small region of interest. Upper teeth are
+fixed to the skull (they move with the head pose only), lower teeth and tongue ride on the jaw.
+A portrait that shows its teeth gives its own pixels (upper half of its mouth opening to the upper
+teeth, lower half to the lower); a closed-mouth portrait gets synthesised teeth, shaded from the
+portrait's lip and skin colours. Trade-off: sprites are flat 2D cut-outs, convincing at speech
+openings, flatter than life at a full yawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .bases import LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, ExpressionBases, FaceGeometry
+from .face_frame import FaceFrame
+
+# Inner-lip polygon in drawing order: upper lip corner to corner, then the lower lip back.
+POLYGON = LIP_INNER_UPPER + tuple(reversed(LIP_INNER_LOWER))
+MOUTH_CHANNELS = (
+    "jawOpen", "jawLeft", "jawRight", "jawForward", "mouthClose", "mouthFunnel", "mouthPucker",
+    "mouthLeft", "mouthRight", "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight", "mouthRollLower",
+    "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthPressLeft", "mouthPressRight",
+    "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+)
+JAW_CHANNELS = ("jawOpen", "jawLeft", "jawRight", "jawForward")
+SUBPIXEL = 4  # fillPoly shift: polygons are drawn at 1/16 px precision
+
+
+def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * (1 << SUBPIXEL)).astype(np.int32)], 255, cv2.LINE_AA, SUBPIXEL)
+    return mask
+
+
+@dataclass
+class MouthLayer:
+    """Sprites (premultiplied float32 RGBA, in the neutral output's pixel grid offset by ``origin``)."""
+
+    origin: np.ndarray  # (2,) output pixel of sprite pixel (0, 0)
+    upper: np.ndarray  # (h, w, 4)
+    lower: np.ndarray  # (h, w, 4) lower teeth and tongue
+    cavity: np.ndarray  # (3,) float32 colour
+    channel_idx: np.ndarray  # indices into the bases' channels that open or move the mouth
+    jaw_delta: np.ndarray  # (C, 3) canonical motion of the lower incisors per unit weight
+    to_canon: np.ndarray  # (2, 3) neutral output px -> canonical xy
+    z: float  # canonical depth of the teeth
+    real_teeth: bool
+    face_px: float
+
+    @classmethod
+    def build(cls, base: np.ndarray, pts: np.ndarray, neutral: np.ndarray, frame: FaceFrame,
+              bases: ExpressionBases, geo: FaceGeometry) -> "MouthLayer":
+        f = frame.scale
+        h_img, w_img = base.shape[:2]
+        poly = pts[list(POLYGON), :2]
+        outer = pts[list(LIP_OUTER_UPPER) + list(reversed(LIP_OUTER_LOWER)), :2]
+        pad = 0.25 * f
+        x0, y0 = np.floor(outer.min(0) - pad).astype(int)
+        x1, y1 = np.ceil(outer.max(0) + pad).astype(int)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w_img), min(y1, h_img)
+        origin = np.array([x0, y0], np.float32)
+        crop = base[y0:y1, x0:x1].astype(np.float32)
+        shape = crop.shape[:2]
+        local = poly - origin
+        inner = _poly_mask(shape, local).astype(np.float32) / 255
+        lips = _poly_mask(shape, outer - origin).astype(np.float32) / 255 * (1 - inner)
+        lip_rgb = (crop * lips[..., None]).sum((0, 1)) / max(lips.sum(), 1.0)
+        cavity = (lip_rgb * np.array([0.22, 0.09, 0.09])).astype(np.float32)
+        gap = float(pts[14, 1] - pts[13, 1])
+        real = gap > 0.03 * f and inner.sum() > 0.002 * f * f
+
+        ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+        xu = local[: len(LIP_INNER_UPPER)]
+        xl = local[len(LIP_INNER_UPPER) - 1:]  # starts at the corner 308, back to 78
+        ou, ol = np.argsort(xu[:, 0]), np.argsort(xl[:, 0])
+        top = np.interp(xs[0], xu[ou, 0], xu[ou, 1])  # inner upper lip y per column
+        bot = np.interp(xs[0], xl[ol, 0], xl[ol, 1])
+        left, right = local[:, 0].min(), local[:, 0].max()
+        half = max((right - left) / 2, 1.0)
+        cx = (left + right) / 2
+        u = np.clip((xs - cx) / half, -1.2, 1.2)  # -1..1 corner to corner
+        tongue = _tongue(lip_rgb, xs, ys, bot, f)
+        if real:
+            # Teeth fill most of a smiling mouth: the top 70 % of the opening is upper teeth.
+            # Each sprite is extended behind its lip by repeating its edge row, so that a lip
+            # that lifts reveals more tooth instead of a hole.
+            split = top + 0.7 * (bot - top)
+            cols = np.arange(shape[1])
+            up_rgb = crop.copy()
+            lo_rgb = crop.copy()
+            edge_top = np.clip(np.round(top + 2).astype(int), 0, shape[0] - 1)
+            edge_bot = np.clip(np.round(bot - 2).astype(int), 0, shape[0] - 1)
+            above = ys < top[None, :] + 2
+            below = ys > bot[None, :] - 2
+            up_rgb[above] = np.broadcast_to(crop[edge_top, cols][None], crop.shape)[above]
+            lo_rgb[below] = np.broadcast_to(crop[edge_bot, cols][None], crop.shape)[below]
+            span = (np.abs(u) <= 0.95) & (ys > top[None, :] - 0.04 * f) & (ys < bot[None, :] + 0.04 * f)
+            a_up = np.maximum(inner, span * (ys <= top[None, :] + 1)) * (ys <= split[None, :])
+            a_lo = np.maximum(inner, span * (ys >= bot[None, :] - 1)) * (ys > split[None, :])
+            a_up = cv2.GaussianBlur(a_up.astype(np.float32), (3, 3), 0)
+            a_lo = cv2.GaussianBlur(a_lo.astype(np.float32), (3, 3), 0)
+            upper = np.dstack([up_rgb * a_up[..., None], a_up])
+            lower = _over(np.dstack([lo_rgb * a_lo[..., None], a_lo]), tongue)
+        else:
+            upper, lower = _synth_teeth(crop, lips, xs, ys, u, top, bot, f)
+            lower = _over(lower, tongue)
+        idx = np.array([i for i, c in enumerate(bases.channels) if c in MOUTH_CHANNELS])
+        jaw = np.zeros((len(bases.channels), 3), np.float32)
+        for c in JAW_CHANNELS:
+            if c in bases.channels:
+                jaw[bases.index(c)] = bases.deltas[bases.index(c)][[14, 87, 317]].mean(0)
+        # neutral output px -> canonical xy (inverse of frame.to_image, dropping z)
+        ca, sa = np.cos(frame.angle), np.sin(frame.angle)
+        rinv = np.array([[ca, sa], [-sa, ca]]) / f
+        to_canon = np.hstack([rinv, (-rinv @ frame.origin[:2])[:, None]])
+        z = float(neutral[list(POLYGON), 2].mean())
+        return cls(origin, upper.astype(np.float32), lower.astype(np.float32), cavity, idx, jaw,
+                   to_canon.astype(np.float32), z, real, float(f))
+
+    def draw(self, out: np.ndarray, pts: dict, weights: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> bool:
+        """Paint the interior into ``out`` for this frame; False when the mouth shows nothing new."""
+        if not np.any(weights[self.channel_idx] > 1e-3):
+            return False
+        poly = np.array([pts[i][:2] for i in POLYGON], np.float32)
+        h, w = out.shape[:2]
+        x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+        x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return False
+        mask = _poly_mask((y1 - y0, x1 - x0), poly - (x0, y0))
+        if int(mask.max()) == 0:
+            return False
+        alpha = mask.astype(np.float32) * (1 / 255)
+        # Skull transform of the sprites: neutral output px -> canonical -> posed output px.
+        m_up = a2[:, :2] @ self.to_canon[:, :2]
+        t_up = a2[:, :2] @ self.to_canon[:, 2] + a2[:, 2] * self.z + b2
+        jaw = weights @ self.jaw_delta
+        t_lo = t_up + a2 @ jaw
+        size = (x1 - x0, y1 - y0)
+        roi_shift = np.array([x0, y0], np.float32)
+
+        def place(sprite: np.ndarray, t: np.ndarray) -> np.ndarray:
+            m = np.hstack([m_up, (t + m_up @ self.origin - roi_shift)[:, None]])
+            return cv2.warpAffine(sprite, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+        acc = np.empty((size[1], size[0], 3), np.float32)
+        acc[:] = self.cavity
+        for sprite, t in ((self.lower, t_lo), (self.upper, t_up)):
+            s = place(sprite, t)
+            acc *= 1 - s[..., 3:]
+            acc += s[..., :3]
+        # The lips shade the inside: darker towards the lip edges (ambient occlusion).
+        k = max(3, int(self.face_px * 0.035) | 1)
+        shade = cv2.GaussianBlur(alpha, (k, k), 0)
+        acc *= (0.6 + 0.4 * np.clip(shade * 1.6 - 0.3, 0, 1))[..., None]
+        region = out[y0:y1, x0:x1]
+        a = alpha[..., None]
+        region[:] = (region.astype(np.float32) * (1 - a) + acc * a + 0.5).astype(np.uint8)
+        return True
+
+
+def _over(front: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA 'over'."""
+    return front + back * (1 - front[..., 3:])
+
+
+def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray, f: float) -> np.ndarray:
+    """A tongue resting behind the lower teeth: a shaded ellipse that rides on the jaw."""
+    rgb = np.clip(lip_rgb * np.array([0.8, 0.5, 0.5]), 0, 255).astype(np.float32)
+    cy = bot[None, :] - 0.01 * f
+    cx = float(np.mean(xs[0]))
+    d = ((xs - cx) / (0.17 * f)) ** 2 + ((ys - cy) / (0.07 * f)) ** 2
+    a = np.clip((1.0 - d) * 5, 0, 1)
+    shade = 0.55 + 0.45 * np.clip((ys - (cy - 0.07 * f)) / (0.1 * f), 0, 1)
+    return np.dstack([rgb[None, None, :] * (shade * a)[..., None], a]).astype(np.float32)
+
+
+def _synth_teeth(crop, lips, xs, ys, u, top, bot, f):
+    """Upper and lower teeth for a portrait whose mouth is closed, as premultiplied RGBA sprites."""
+    skin = crop[lips < 0.01].reshape(-1, 3)
+    bright = float(np.clip(np.median(skin.mean(1)) / 160.0, 0.8, 1.0)) if len(skin) else 1.0
+    tooth_rgb = np.array([244, 236, 214], np.float32) * bright
+    au = np.abs(u)
+    # Tooth boundaries across the arch (incisors, laterals, canines, premolars), as fractions
+    # of the half mouth width; gaps between teeth are a little darker.
+    edges = np.array([0.0, 0.2, 0.36, 0.52, 0.68, 0.84])
+    gap = np.min(np.abs(au[..., None] - edges[None, None, :]), -1) * f
+    gap_shade = 1.0 - 0.3 * np.exp(-(gap / 0.8) ** 2)
+    depth = 1.0 - 0.4 * au ** 2  # teeth recede into shadow towards the corners
+    # Upper teeth hang from behind the upper lip; shorter towards the corners.
+    h_up = (0.075 - 0.035 * au ** 1.5) * f
+    start = top[None, :] - 0.03 * f
+    a_up = np.clip((start + 0.03 * f + h_up - ys) / 1.5, 0, 1) * (ys >= start) * (au <= 1.0)
+    vert = 1.0 - 0.15 * np.clip((ys - top[None, :]) / np.maximum(h_up, 1), 0, 1)
+    rgb_up = tooth_rgb * (depth * gap_shade * vert)[..., None]
+    upper = np.dstack([rgb_up * a_up[..., None], a_up])
+    # Lower teeth stand on the lower lip, mostly hidden behind it.
+    h_lo = (0.045 - 0.025 * au ** 1.5) * f
+    end = bot[None, :] + 0.03 * f
+    a_lo = np.clip((ys - (end - 0.03 * f - h_lo)) / 1.5, 0, 1) * (ys <= end) * (au <= 0.9)
+    rgb_lo = tooth_rgb * 0.8 * (depth * gap_shade)[..., None]
+    lower = np.dstack([rgb_lo * a_lo[..., None], a_lo])
+    return upper.astype(np.float32), lower.astype(np.float32)

@@ -1,0 +1,220 @@
+"""PortraitRenderer: one photo moved through the named motion space, on one CPU thread.
+
+Everything that depends only on the portrait (framing, canonical frame, bases, the warp operator,
+mouth and eye sprites) is computed once in load(); a frame is then a few small matmuls, one remap
+of the head region and two or three layers drawn in small regions of interest. The photo as shot is
+pose zero; the supported pose range is small (a warp cannot show the far side of a head) and is
+clamped and reported, never silently exceeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..motion_space import ARKIT_BLENDSHAPES
+from ..types import Clamp, MotionFrame
+from .bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS, LIP_INNER_LOWER, LIP_INNER_UPPER, FaceGeometry, build_bases
+from .eyes import EyeLayer
+from .face_frame import HeadPose, to_canonical
+from .framing import crop_matrix, resample
+from .mouth import MouthLayer
+from .warp import GridWarp
+
+# The pose range a single-photo warp shows without tearing (documented in the README and
+# reported by the CLI); the motion space itself is wider.
+POSE_RANGE: dict[str, tuple[float, float]] = {
+    "pitch": (-12.0, 12.0),
+    "yaw": (-12.0, 12.0),
+    "roll": (-15.0, 15.0),
+    "tx": (-0.25, 0.25),
+    "ty": (-0.25, 0.25),
+    "scale": (0.8, 1.2),
+}
+POSE_NAMES = ("pitch", "yaw", "roll", "tx", "ty", "scale")
+
+# Channels drawn by layers on the eye-opening points; the warp must not squash the eyeball for them.
+EYE_LAYER_CHANNELS = tuple(
+    f"{kind}{side}" for side in ("Left", "Right")
+    for kind in ("eyeBlink", "eyeSquint", "cheekSquint", "eyeLookIn", "eyeLookOut", "eyeLookUp", "eyeLookDown")
+)
+EYE_OPENING_POINTS = tuple(sorted(set(EYE_UPPER["Left"] + EYE_UPPER["Right"] + EYE_LOWER["Left"] + EYE_LOWER["Right"] + EYE_CORNERS["Left"] + EYE_CORNERS["Right"])))
+N_MESH = 468
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int, keep=lambda x, y: True) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    pts = np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t), np.zeros(n)], 1)
+    return pts[[keep(x, y) for x, y, _ in pts]]
+
+
+@dataclass
+class RenderStats:
+    """What the last render() did; for the bench and for logs."""
+
+    clamps: list[Clamp]
+    mouth_drawn: bool
+    eyes_drawn: int
+
+
+class PortraitRenderer:
+    """Implements core.stages.Renderer. Build with ``PortraitRenderer.load(image, landmarks, size)``."""
+
+    pose_range = POSE_RANGE
+
+    def __init__(self) -> None:  # use load(); __init__ does no work (STYLE.md 6)
+        self.size: tuple[int, int] = (0, 0)
+        self.supported_channels: tuple[str, ...] = ()
+        self.unsupported_channels: tuple[str, ...] = ()
+        self.last_stats = RenderStats([], False, 0)
+
+    # ------------------------------------------------------------------ per portrait
+    @classmethod
+    def load(cls, image: np.ndarray, landmarks, size: tuple[int, int] = (512, 512), *, grid: int = 64) -> "PortraitRenderer":
+        """image: uint8 (H, W, 3) RGB. landmarks: a core.face.FaceLandmarks or float (478, 3) image pixels."""
+        points = np.asarray(getattr(landmarks, "points", landmarks), np.float64)
+        img = np.asarray(image)
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise TypeError(f"portrait image {img.dtype} {img.shape}, expected uint8 (H, W, 3) RGB")
+        if points.shape != (478, 3):
+            raise ValueError(f"landmarks shape {points.shape}, expected (478, 3) (468 mesh + 10 iris points)")
+        self = cls()
+        w, h = int(size[0]), int(size[1])
+        self.size = (w, h)
+        _, frame_src = to_canonical(points)
+        crop = crop_matrix(frame_src.origin[:2], frame_src.scale, (img.shape[1], img.shape[0]), self.size)
+        s = crop[0, 0]
+        pts = points.copy()
+        pts[:, :2] = points[:, :2] * s + crop[:, 2]
+        pts[:, 2] *= s
+        self.base = resample(img, crop, self.size)
+        self.landmarks = pts.astype(np.float32)  # output pixels
+        neutral, frame = to_canonical(pts)
+        self.frame = frame
+        self.neutral = neutral
+        self.bases = build_bases(neutral)
+        self.supported_channels = self.bases.channels
+        self.unsupported_channels = self.bases.unsupported
+        self._arkit_idx = np.array([ARKIT_BLENDSHAPES.index(c) for c in self.bases.channels])
+        geo = FaceGeometry(neutral)
+        unit = frame.scale
+        self.face_width_px = float(unit)
+
+        # --- control points: mesh (no irises: the eye layer draws them), a head ring that moves
+        # rigidly with the pose (hair goes with the head), fixed anchors around it (neck, collar,
+        # background stay), and the roi border.
+        deltas = self.bases.deltas.copy()
+        for ch in EYE_LAYER_CHANNELS:
+            if ch in self.bases.channels:
+                deltas[self.bases.index(ch)][list(EYE_OPENING_POINTS)] = 0.0
+        mesh = np.arange(N_MESH)
+        self._mesh_neutral = neutral[mesh].astype(np.float32)
+        self._mesh_deltas = deltas[:, mesh].reshape(len(self.bases.channels), -1).astype(np.float32)
+        jaw_line = 0.35
+        head_ring = _ellipse(0.0, -0.1, 0.74, 0.98, 28, keep=lambda x, y: y < jaw_line)
+        fixed = np.vstack([
+            _ellipse(0.0, 0.12, 1.22, 1.4, 36),
+            np.array([[0.62, 1.05, 0], [-0.62, 1.05, 0], [0.33, 1.25, 0], [-0.33, 1.25, 0], [0.0, 1.32, 0]]),
+        ])
+        self._ring = head_ring.astype(np.float32)
+        ring_px = frame.to_image(head_ring)[:, :2]
+        fixed_px = frame.to_image(fixed)[:, :2]
+        mesh_px = pts[mesh, :2]
+        # roi: the fixed ellipse's bounding box plus a margin, inside the picture
+        ext = frame.to_image(_ellipse(0.0, 0.12, 1.22 * 1.18, 1.4 * 1.15, 64))[:, :2]
+        x0, y0 = np.floor(ext.min(0)).astype(int)
+        x1, y1 = np.ceil(ext.max(0)).astype(int)
+        roi = (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
+        rx0, ry0, rx1, ry1 = roi
+        bx = np.linspace(rx0, rx1 - 1, 9)
+        by = np.linspace(ry0, ry1 - 1, 9)
+        border = np.array([(x, y) for x in bx for y in (ry0, ry1 - 1)] + [(x, y) for y in by[1:-1] for x in (rx0, rx1 - 1)])
+        ctrl = np.vstack([mesh_px, ring_px, fixed_px, border])
+        self._ctrl_src = ctrl.astype(np.float32)
+        self._n_mesh, self._n_ring = len(mesh_px), len(ring_px)
+        self._disp = np.zeros((len(ctrl), 2), np.float32)
+
+        # --- the lip seam: nodes below it follow a spline fitted without the upper lip, nodes
+        # above it one fitted without the lower lip (a single spline cannot split a closed mouth).
+        gx = (np.arange(grid) + 0.5) * (rx1 - rx0) / grid - 0.5 + rx0
+        gy = (np.arange(grid) + 0.5) * (ry1 - ry0) / grid - 0.5 + ry0
+        nodes_px = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
+        nodes_c = frame.to_canonical(np.hstack([nodes_px, np.full((len(nodes_px), 1), frame.origin[2])]))
+        m_low = geo.jaw_at(nodes_c.astype(np.float64))
+        jw = geo.jaw()
+        near_mouth = np.zeros(len(ctrl), bool)
+        lat = geo.lateral(0.12)
+        seam_y = geo.seam(neutral[:, 0])
+        near_mouth[:N_MESH] = (lat[:N_MESH] > 0.3) & (np.abs(neutral[:N_MESH, 1] - seam_y[:N_MESH]) < 0.2)
+        is_low = np.zeros(len(ctrl), bool)
+        is_low[:N_MESH] = jw[:N_MESH] > 0.5
+        use_upper = ~(near_mouth & is_low)
+        use_lower = ~(near_mouth & ~is_low)
+        # taper: 1 inside the fixed ellipse, 0 at the roi border
+        ell = np.sqrt((nodes_c[:, 0] / 1.22) ** 2 + ((nodes_c[:, 1] - 0.12) / 1.4) ** 2)
+        taper = 1.0 - np.clip((ell - 1.0) / 0.12, 0.0, 1.0)
+        taper = taper * taper * (3 - 2 * taper)
+        self.warp = GridWarp.build(roi, grid, ctrl, unit, [(1.0 - m_low, use_upper), (m_low, use_lower)], taper)
+
+        # --- layers
+        self.mouth = MouthLayer.build(self.base, pts, neutral, frame, self.bases, geo)
+        self.eyes = EyeLayer.build(self.base, pts, neutral, frame, self.bases)
+        self._layer_idx = np.array(sorted(set(LIP_INNER_UPPER + LIP_INNER_LOWER + EYE_OPENING_POINTS
+                                               + IRIS["Left"] + IRIS["Right"] + (1, 14, 13, 33, 133, 263, 362))))
+        self._layer_neutral = neutral[self._layer_idx].astype(np.float32)
+        self._layer_deltas = self.bases.deltas[:, self._layer_idx].reshape(len(self.bases.channels), -1)
+        self._lid_idx = np.array(EYE_OPENING_POINTS)
+        self._lid_neutral = neutral[self._lid_idx].astype(np.float32)
+        self._lid_deltas = deltas[:, self._lid_idx].reshape(len(self.bases.channels), -1)
+        # the face crop (for PSNR and contact sheets): eyebrows to chin, cheek to cheek
+        fb = pts[:N_MESH, :2]
+        self.face_box = tuple(int(v) for v in (*np.floor(fb.min(0)), *np.ceil(fb.max(0))))
+        return self
+
+    # ------------------------------------------------------------------ per frame
+    def clamp(self, motion: MotionFrame) -> tuple[MotionFrame, list[Clamp]]:
+        """The motion clamped to the motion space and to this renderer's pose range, with a report."""
+        m, clamps = motion.clamped()
+        vals = {}
+        for name in POSE_NAMES:
+            lo, hi = POSE_RANGE[name]
+            v = getattr(m, name)
+            if not lo <= v <= hi:
+                vals[name] = min(max(v, lo), hi)
+                clamps.append(Clamp(name, float(getattr(motion, name)), vals[name]))
+        if vals:
+            m = m.replace(**vals)
+        return m, clamps
+
+    def render(self, motion: MotionFrame) -> np.ndarray:
+        """uint8 (H, W, 3) RGB. Out-of-range values are clamped; see ``last_stats.clamps``."""
+        m, clamps = self.clamp(motion)
+        weights = m.blendshapes[self._arkit_idx]
+        pose = HeadPose(m.pitch, m.yaw, m.roll, m.tx, m.ty, m.scale)
+        a, b = self.frame.image_matrix(pose)
+        a2, b2 = a[:2].astype(np.float32), b[:2].astype(np.float32)
+        out = self.base.copy()
+        active = bool(weights.any())
+        if pose.is_neutral and not active:
+            self.last_stats = RenderStats(clamps, False, 0)
+            return out
+        disp = self._disp
+        n, r = self._n_mesh, self._n_ring
+        mesh = self._mesh_neutral
+        if active:
+            mesh = mesh + (weights @ self._mesh_deltas).reshape(-1, 3)
+        disp[:n] = mesh @ a2.T + b2 - self._ctrl_src[:n]
+        disp[n:n + r] = self._ring @ a2.T + b2 - self._ctrl_src[n:n + r]
+        source_map = self.warp.apply(self.base, out, disp)
+        mouth_drawn, eyes_drawn = False, 0
+        if active:
+            lay = self._layer_neutral + (weights @ self._layer_deltas).reshape(-1, 3)
+            lay_px = lay @ a2.T + b2
+            pts = dict(zip(self._layer_idx.tolist(), lay_px))
+            mouth_drawn = self.mouth.draw(out, pts, weights, a2, b2)
+            lid = self._lid_neutral + (weights @ self._lid_deltas).reshape(-1, 3)
+            warp_pts = dict(zip(self._lid_idx.tolist(), lid @ a2.T + b2))
+            eyes_drawn = self.eyes.draw(out, pts, warp_pts, weights, source_map, self.warp.roi)
+        self.last_stats = RenderStats(clamps, mouth_drawn, eyes_drawn)
+        return out
