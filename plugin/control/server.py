@@ -77,6 +77,7 @@ class _Conn:
     dropped_events: int = 0
     messages: int = 0
     closing: bool = False
+    close_reason: str = ""
 
 
 class ControlServer:
@@ -98,7 +99,7 @@ class ControlServer:
         self._on_end: dict[str, Segment] = {}
         self.port = config.port
         self.counters = {"connections": 0, "refused_handshakes": 0, "messages": 0, "errors": 0,
-                         "rate_limited": 0, "events_dropped": 0}
+                         "rate_limited": 0, "events_dropped": 0, "dropped_clients": 0}
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -196,7 +197,7 @@ class ControlServer:
             self._conns.discard(conn)
             writer.cancel()
             with contextlib.suppress(Exception):
-                await ws.close()
+                await (ws.close(1008, conn.close_reason) if conn.closing else ws.close())
 
     async def _writer(self, conn: _Conn) -> None:
         while True:
@@ -210,10 +211,16 @@ class ControlServer:
             if droppable:
                 conn.dropped_events += 1
                 self.counters["events_dropped"] += 1
-            elif not conn.closing:
+            else:
                 # It does not read its replies: disconnect it rather than buffer without bound.
-                conn.closing = True
-                self._spawn(conn.ws.close(1008, "client is not reading its replies"))
+                self._drop(conn, "client is not reading its replies")
+
+    def _drop(self, conn: _Conn, reason: str) -> None:
+        """Close a misbehaving connection with 1008 (policy violation) once its handler unwinds."""
+        if not conn.closing:
+            conn.closing, conn.close_reason = True, reason
+            self.counters["dropped_clients"] = self.counters.get("dropped_clients", 0) + 1
+            self._spawn(conn.ws.close(1008, reason))
 
     @staticmethod
     def _event(name: str, data: dict) -> dict:
@@ -229,9 +236,8 @@ class ControlServer:
         if not conn.bucket.take():
             self.counters["rate_limited"] += 1
             conn.refused_in_row += 1
-            if conn.refused_in_row > TOO_MANY_REFUSALS and not conn.closing:
-                conn.closing = True
-                self._spawn(conn.ws.close(1008, "rate limit exceeded for too long"))
+            if conn.refused_in_row > TOO_MANY_REFUSALS:
+                self._drop(conn, "rate limit exceeded for too long")
                 return
             self._error(conn, m.ProtocolError("rate_limited", f"more than {self.config.rate:g} messages/s "
                                               f"(burst {self.config.burst:g}); this message was dropped, slow down"))

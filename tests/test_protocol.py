@@ -1,0 +1,149 @@
+"""Protocol v1 parser, schemas and inline tags: strict on shape, clamping on range, fuzzed."""
+
+import json
+import string
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from marionette.plugin.control.messages import MESSAGES, ProtocolError, SetExpression, SetPose, parse_message
+from marionette.plugin.control.schema import all_schemas, client_message_schema
+from marionette.plugin.control.tags import split_tags
+
+
+def test_every_example_parses_and_validates_against_its_schema():
+    schemas = all_schemas()
+    validator = jsonschema.Draft202012Validator(client_message_schema())
+    for name, cls in MESSAGES.items():
+        jsonschema.Draft202012Validator.check_schema(schemas[name])
+        jsonschema.validate(cls.EXAMPLE, schemas[name])
+        assert not list(validator.iter_errors(cls.EXAMPLE)), name
+        assert parse_message(json.dumps(cls.EXAMPLE)).message.TYPE == name
+    assert {"reply", "error", "event"} <= set(schemas)
+
+
+@pytest.mark.parametrize("raw, code, field", [
+    ("not json", "bad_json", None),
+    ("[1, 2]", "bad_message", None),
+    ('{"id": 1}', "missing_field", "type"),
+    ('{"id": 1, "type": "dance"}', "unknown_type", "type"),
+    ('{"id": 1, "type": "ping", "extra": 1}', "unknown_field", "extra"),
+    ('{"id": 1, "type": "set_emotion"}', "missing_field", "label"),
+    ('{"id": 1, "type": "set_emotion", "label": "bored"}', "bad_value", "label"),
+    ('{"id": 1, "type": "set_emotion", "label": "happy", "intensity": "high"}', "bad_value", "intensity"),
+    ('{"id": 1, "type": "set_emotion", "label": "happy", "intensity": true}', "bad_value", "intensity"),
+    ('{"id": 1, "type": "set_expression", "values": {"jawopen": 1}}', "bad_value", "values.jawopen"),
+    ('{"id": 1, "type": "set_expression", "values": {"yaw": 1}}', "bad_value", "values.yaw"),
+    ('{"id": 1, "type": "set_expression", "values": {}}', "bad_value", "values"),
+    ('{"id": 1, "type": "set_expression", "values": {"jawOpen": NaN}}', "bad_json", None),
+    ('{"id": 1, "type": "set_pose"}', "missing_field", None),
+    ('{"id": 1, "type": "speak", "text": "   "}', "bad_value", "text"),
+    ('{"id": 1, "type": "subscribe", "events": ["everything"]}', "bad_value", "events"),
+    ('{"id": 1, "type": "ping", "v": 2}', "unsupported_version", "v"),
+    ('{"id": [1], "type": "ping"}', "bad_value", "id"),
+    ('{"id": 1, "type": "push_audio", "sample_rate": 16000.5}', "bad_value", "sample_rate"),
+])
+def test_bad_messages_say_what_was_expected(raw, code, field):
+    with pytest.raises(ProtocolError) as e:
+        parse_message(raw)
+    assert e.value.code == code and e.value.field == field
+    err = e.value.to_json()
+    assert err["type"] == "error" and err["message"]
+    if '"id": 1' in raw and code not in ("bad_json",):
+        assert err["id"] == 1  # the error names the message it answers
+    if code == "bad_value" and field == "values.jawopen":
+        assert "did you mean 'jawOpen'" in err["message"]
+
+
+def test_out_of_range_numbers_are_clamped_and_reported():
+    p = parse_message('{"id": "a", "type": "set_emotion", "label": "sad", "intensity": 3, "transition": -1}')
+    assert p.message.intensity == 1.0 and p.message.transition == 0.0
+    assert {(c.channel, c.requested, c.applied) for c in p.clamps} == {("intensity", 3.0, 1.0), ("transition", -1.0, 0.0)}
+    p = parse_message('{"type": "set_pose", "yaw": 500}')
+    assert isinstance(p.message, SetPose) and p.message.yaw == 90.0 and p.id is None
+
+
+def test_defaults_fill_in():
+    p = parse_message('{"type": "set_expression", "values": {"jawOpen": 0.5}}')
+    assert p.message == SetExpression(values={"jawOpen": 0.5}, mode="set", transition=0.2, hold=None)
+
+
+def test_inline_tags():
+    segs, tail = split_tags("[happy] Hello! [nod] Nice to see you. [sad:0.4] Bad news [x] though. [shake]")
+    assert [(s.text, s.emotion, s.intensity, s.gestures) for s in segs] == [
+        ("Hello!", "happy", 1.0, []),
+        ("Nice to see you.", "happy", 1.0, ["nod"]),
+        ("Bad news [x] though.", "sad", 0.4, []),  # unknown tags stay as written
+    ]
+    assert tail.gestures == ["shake"] and tail.text == ""
+    segs, tail = split_tags("no tags at all", "angry", 0.5)
+    assert [(s.text, s.emotion, s.intensity) for s in segs] == [("no tags at all", "angry", 0.5)] and tail is None
+
+
+# --- fuzzing -----------------------------------------------------------------------------------
+json_leaf = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False) | st.text(max_size=30)
+json_value = st.recursive(json_leaf, lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
+                          max_leaves=25)
+field_names = st.sampled_from(sorted({f for c in MESSAGES.values() for f in c.__dataclass_fields__} | {"id", "type", "v"}))
+channel_names = st.sampled_from(["jawOpen", "yaw", "eyeBlinkLeft", "nope", "", "mouthSmileLeft", "scale"])
+
+
+@st.composite
+def mutated_messages(draw):
+    """Valid examples with fields dropped, retyped, renamed or added: the near misses that matter."""
+    msg = dict(draw(st.sampled_from([c.EXAMPLE for c in MESSAGES.values()])))
+    for _ in range(draw(st.integers(0, 4))):
+        op = draw(st.sampled_from(["drop", "retype", "add", "values", "type"]))
+        keys = sorted(msg)
+        if op == "drop" and keys:
+            msg.pop(draw(st.sampled_from(keys)))
+        elif op == "retype" and keys:
+            msg[draw(st.sampled_from(keys))] = draw(json_value)
+        elif op == "add":
+            msg[draw(field_names | st.text(max_size=8))] = draw(json_value)
+        elif op == "values":
+            msg["values"] = draw(st.dictionaries(channel_names, json_leaf, max_size=4))
+        else:
+            msg["type"] = draw(st.sampled_from(sorted(MESSAGES)) | st.text(max_size=10))
+    return json.dumps(msg)
+
+
+def _check_one(raw):
+    try:
+        p = parse_message(raw)
+    except ProtocolError as e:
+        err = e.to_json()
+        assert err["code"] and err["message"] and isinstance(err["message"], str)
+        json.dumps(err)  # always serialisable
+        return
+    # what parses must be valid for its schema after clamping (the server acts on nothing else)
+    assert p.message.TYPE in MESSAGES
+
+
+@pytest.mark.slow
+@settings(max_examples=6000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_messages())
+def test_fuzz_mutated_messages(raw):
+    _check_one(raw)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_value.map(json.dumps))
+def test_fuzz_arbitrary_json(raw):
+    _check_one(raw)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet=string.printable + "{}[]\":,\\é\x00\ud7ff", max_size=200) | st.binary(max_size=200))
+def test_fuzz_arbitrary_text_and_bytes(raw):
+    _check_one(raw)
+
+
+def test_deep_nesting_and_huge_numbers_are_errors_not_crashes():
+    for raw in ("[" * 100000 + "]" * 100000, '{"type": "ping", "id": ' + "9" * 5000 + "}", '{"type":"ping","id":1e400}'):
+        with pytest.raises(ProtocolError):
+            parse_message(raw)
