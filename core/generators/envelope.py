@@ -1,0 +1,58 @@
+"""The `envelope` baseline: loudness -> jaw, plus idle life. What most VTuber tools do.
+
+An attack/release follower on the loudness (dBFS) opens the jaw with the voice and closes it in
+silence; a little funnel and lower-lip drop follow the jaw so the mouth is not a hinge. Causal with
+no lookahead, so it suits a live microphone; it cannot close the lips for an M inside a word or
+round them for an OO (that is what the teacher and the diffusion model are for).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..motion_space import CHANNEL_INDEX
+from ..teacher.life import Life, LifeConfig
+from ..types import MOTION_HIGH, MOTION_LOW, NEUTRAL_VECTOR, AudioFeatures
+from .base import BufferedGenerator
+
+FLOOR_DB, RANGE_DB = -52.0, 32.0  # -52 dBFS = closed, -20 dBFS = fully open
+ATTACK, RELEASE = 0.55, 0.22  # one-pole coefficients per 10 ms feature frame
+MOUTH = {"jawOpen": 0.55, "mouthFunnel": 0.08, "mouthLowerDownLeft": 0.15, "mouthLowerDownRight": 0.15,
+         "mouthStretchLeft": 0.05, "mouthStretchRight": 0.05}
+
+
+class EnvelopeGenerator(BufferedGenerator):
+    lookahead = 0.0
+
+    def __init__(self, fps: float = 30.0, seed: int = 0, life: LifeConfig | None = None) -> None:
+        self._seed = seed
+        self._life_config = life or LifeConfig()
+        super().__init__(fps)
+
+    def _on_reset(self) -> None:
+        self._level: list[float] = []  # smoothed 0..1 level per feature frame
+        self._state = 0.0
+        self._life = Life(self._seed, self._life_config)
+
+    def _follow(self, loudness: np.ndarray) -> np.ndarray:
+        # Sequential on purpose: the same float operations in the same order whatever the chunking.
+        target = np.clip((np.asarray(loudness, np.float64) - FLOOR_DB) / RANGE_DB, 0.0, 1.0)
+        for x in target[len(self._level):].tolist():
+            k = ATTACK if x > self._state else RELEASE
+            self._state += k * (x - self._state)
+            self._level.append(self._state)
+        return np.asarray(self._level)
+
+    def _values(self, times: np.ndarray, features: AudioFeatures) -> np.ndarray:
+        level = self._follow(features.loudness)
+        j = np.clip(np.floor(times * 100.0 + 1e-6).astype(np.int64), 0, len(level) - 1)
+        lv = level[j]
+        out = np.tile(NEUTRAL_VECTOR, (times.size, 1)).astype(np.float32)
+        for name, gain in MOUTH.items():
+            out[:, CHANNEL_INDEX[name]] = gain * lv
+        out += self._life.frame_values(times, 1.0 + 0.5 * lv)
+        return np.clip(out, MOTION_LOW, MOTION_HIGH)
+
+
+def create(fps: float = 30.0, seed: int = 0, **kwargs) -> EnvelopeGenerator:
+    return EnvelopeGenerator(fps=fps, seed=seed, **kwargs)

@@ -1,0 +1,81 @@
+"""Prosody -> brows and nods: pitch rises lift the brows, loudness peaks (stressed syllables) nod.
+
+Per frame, windowed means over the 100 Hz features compare the local loudness and pitch with the
+speaker's own recent level, so a quiet or low voice moves the brows as much as a loud or high
+one. Windows reach at most ``LOOKAHEAD`` s ahead (what the streaming teacher waits for).
+Without audio features, phone timings stand in: long vowels are read as stressed.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..types import AudioFeatures, Phoneme
+
+LOOKAHEAD = 0.08  # s of audio after a frame that its prosody reads
+LOCAL = 0.15  # s before the frame in the local window
+BASELINE = 2.5  # s of history for the speaker's level
+SPEECH_DB = -50.0  # frames louder than this count as speech
+VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+
+
+def _window_mean(values: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Weighted mean of values[lo:hi] for each (lo, hi), via prefix sums (exact for any prefix of the data)."""
+    cv = np.concatenate([[0.0], np.cumsum(values * weights)])
+    cw = np.concatenate([[0.0], np.cumsum(weights)])
+    num = cv[hi] - cv[lo]
+    den = cw[hi] - cw[lo]
+    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), den
+
+
+def from_features(times: np.ndarray, features: AudioFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(emphasis, rise, activity), each (T,) in 0..1, at ``times`` (s on the features' timeline)."""
+    times = np.asarray(times, np.float64)
+    n = len(features)
+    if n == 0:
+        z = np.zeros(times.size)
+        return z, z, z
+    rate = float(features.frame_rate)
+    loud = np.asarray(features.loudness, np.float64)
+    f0 = np.asarray(features.f0, np.float64)
+    speech = (loud > SPEECH_DB).astype(np.float64)
+    voiced = ((f0 > 0) & (speech > 0)).astype(np.float64)
+    semis = 12 * np.log2(np.maximum(f0, 1.0) / 100.0)
+
+    pos = (times - features.t) * rate  # fractional feature index of each frame time
+
+    def upto(dt):  # one past the last feature frame centred at or before t + dt
+        return np.clip(np.floor(pos + dt * rate + 1e-6).astype(np.int64) + 1, 0, n)
+
+    hi = upto(LOOKAHEAD)
+    lo_local, lo_base, lo_act = upto(-LOCAL), upto(-BASELINE), upto(-0.5)
+    local_db, _ = _window_mean(loud, speech, lo_local, hi)
+    base_db, _ = _window_mean(loud, speech, lo_base, hi)
+    local_st, _ = _window_mean(semis, voiced, lo_local, hi)
+    base_st, _ = _window_mean(semis, voiced, lo_base, hi)
+    act, _ = _window_mean(speech, np.ones(n), lo_act, hi)
+    emphasis = np.clip((np.nan_to_num(local_db - base_db, nan=0.0) - 1.0) / 6.0, 0.0, 1.0)
+    rise = np.clip((np.nan_to_num(local_st - base_st, nan=0.0) - 1.0) / 4.0, 0.0, 1.0)
+    activity = np.nan_to_num(act, nan=0.0)
+    return emphasis, rise, activity
+
+
+def from_phonemes(times: np.ndarray, phonemes: Sequence[Phoneme]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same three signals from phone timings alone (no pitch: rise stays 0)."""
+    times = np.asarray(times, np.float64)
+    emphasis = np.zeros(times.size)
+    activity = np.zeros(times.size)
+    for p in phonemes:
+        if p.symbol == "SIL":
+            continue
+        # Activity: share of the last 0.5 s (plus lookahead) covered by speech.
+        a0, a1 = times - 0.5, times + LOOKAHEAD
+        activity += np.clip(np.minimum(a1, p.end) - np.maximum(a0, p.start), 0, None) / (0.5 + LOOKAHEAD)
+        if p.symbol in VOWELS and p.end - p.start > 0.11:
+            # A long vowel is a stressed one: a bump centred on it.
+            c = 0.5 * (p.start + p.end)
+            strength = min(1.0, (p.end - p.start - 0.11) / 0.1 + 0.4)
+            emphasis = np.maximum(emphasis, strength * np.exp(-0.5 * ((times - c) / 0.08) ** 2))
+    return np.clip(emphasis, 0, 1), np.zeros(times.size), np.clip(activity, 0, 1)
