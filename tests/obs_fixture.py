@@ -215,3 +215,56 @@ class TinyMjpegServer:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class AvatarStack:
+    """A running avatar for integration tests: the real portrait renderer, ControlMixer, control
+    websocket server (token + Origin policy), MJPEG sink and panel server, around the control
+    channel's SimEngine frame loop (speech as timed jaw motion and speech events; no TTS).
+
+    Used by the OBS live test and the control-panel browser test. ``token`` is the agents' token.
+    """
+
+    def __init__(self, *, fps: float = 15.0, size: int = 256) -> None:
+        import asyncio
+        import threading
+
+        from marionette.control_panel.server import PanelConfig, PanelServer
+        from marionette.core.clock import MonotonicClock
+        from marionette.core.face import FaceAnalyzer, default_portrait_path, load_image
+        from marionette.core.render.renderer import POSE_RANGE, PortraitRenderer
+        from marionette.core.types import VideoFrame
+        from marionette.plugin.control.server import ControlServer, ServerConfig, ServerThread
+        from marionette.plugin.control.sim_engine import SimEngine
+        from marionette.plugin.sinks.mjpeg import MjpegSink
+
+        image = load_image(str(default_portrait_path()))
+        self.renderer = PortraitRenderer.load(image, FaceAnalyzer.load().analyze(image), size=(size, size))
+        self.mjpeg = MjpegSink(port=0)
+        self.frames = 0
+        self.last_image = None
+
+        def render(motion):
+            img = self.renderer.render(motion)
+            self.last_image = img
+            self.mjpeg.send(VideoFrame(img, motion.t, self.frames))
+            self.frames += 1
+
+        self.clock = MonotonicClock()
+        self.engine = SimEngine(clock=self.clock, fps=fps, render=render)
+        self.token = "test-token-" + "x" * 24
+        panel_port = free_port()
+        self.control = ServerThread(ControlServer(self.engine, token=self.token, clock=self.clock,
+                                                  config=ServerConfig(port=0, page_ports=(panel_port,)))).start()
+        self.panel = PanelServer(PanelConfig(
+            port=panel_port, control_url=self.control.server.url, mjpeg_url=self.mjpeg.url,
+            unsupported_channels=tuple(self.renderer.unsupported_channels), pose_ranges=dict(POSE_RANGE))).start()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.engine.run()), name="sim-engine", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.engine.stop()
+        self._thread.join(5)
+        self.panel.close()
+        self.control.stop()
+        self.mjpeg.close()
