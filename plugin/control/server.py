@@ -48,7 +48,7 @@ class ServerConfig:
     (our own http://127.0.0.1:port pages are always allowed)."""
 
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: int = 8768  # 8765 MJPEG, 8766 preview, 8767 control panel
     allowed_origins: tuple[str, ...] = ()
     page_ports: tuple[int, ...] = ()
     max_message_bytes: int = m.MAX_MESSAGE_BYTES
@@ -112,7 +112,7 @@ class ControlServer:
             max_size=self.config.max_message_bytes,
             max_queue=16,
             compression=None,  # deflate costs CPU we need for frames, and invites decompression bombs
-            ping_interval=20, ping_timeout=20,
+            ping_interval=20, ping_timeout=20, close_timeout=2,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._origins = OriginPolicy.for_server(self.config.host, [self.port, *self.config.page_ports],
