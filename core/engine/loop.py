@@ -5,6 +5,7 @@ render) runs on one worker thread, and each sink on its own thread. Ticks sit on
 (t0 + k/fps), so frames never drift; a tick that overruns skips the ticks it missed and counts
 them. Trade-off: the newest generated motion is shown at each tick (lowest latency for a
 microphone) rather than a jitter buffer, so motion may repeat or skip a frame under load.
+Generators add their own idle life; the engine's IdleLife only fills in when they fall silent.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("audio", "features", "generator", "controls", "render", "sinks")
 _JAW = CHANNEL_INDEX["jawOpen"]
+QUIET_DB = -45.0  # dBFS below which a feature frame counts as a pause
 
 
 class MotionMixer(Protocol):
@@ -60,6 +62,7 @@ class Engine:
         idle: IdleLife | None = None,
         sample_rate: int = 16000,
         hold: float = 0.25,
+        segment_max: float = 20.0,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not (fps > 0 and math.isfinite(fps)):
@@ -71,6 +74,9 @@ class Engine:
         # Profiling measures real compute cost (also under a fake clock); pacing uses the Clock.
         self._timer = timer
         self._hold = hold
+        self.segment_max = segment_max
+        self._segment_age = 0.0
+        self._quiet_run = 0.0
         self._audio = AudioMixer(sample_rate)
         self._lock = threading.Lock()
         self._sources: list[AudioSource] = []
@@ -230,6 +236,7 @@ class Engine:
             self.generator.reset()
             self._speech_t = -math.inf
             self._speech_stream_t = None
+            self._segment_age = self._quiet_run = 0.0
 
         s0 = timer()
         block, present = self._read_audio()
@@ -237,16 +244,20 @@ class Engine:
         feats = self.features.push(block) if block is not None else None
         s2 = timer()
         generated = self.generator.push(feats) if feats is not None and len(feats) else []
+        if feats is not None and len(feats):
+            generated += self._maybe_end_segment(feats)
         s3 = timer()
         if generated:
             newest = generated[-1]
             self._speech = newest.to_vector()
             self._speech_t = tick
             self._speech_stream_t = newest.t
-        motion = self._speech_motion(tick)
-        speaking = motion[_JAW] > 0.08
+        motion, fresh = self._speech_motion(tick)
+        # Generators carry their own life (blinks, sway, gaze); ours fades in only when generated
+        # motion goes stale (no audio, a lost microphone), so the avatar never freezes.
+        if fresh < 1.0:
+            motion = motion + np.float32(1.0 - fresh) * self.idle.offsets(tick, speaking=bool(motion[_JAW] > 0.08))
         frame = MotionFrame.from_vector(motion, t=tick)
-        frame = self.idle.apply(frame, tick, speaking=speaking)
         if self.mixer is not None:
             frame = self.mixer.apply(frame, tick)
         vec = frame.to_vector()
@@ -280,6 +291,19 @@ class Engine:
                 log.exception("frame listener failed")
         return video
 
+    def _maybe_end_segment(self, feats) -> list[MotionFrame]:
+        """Cut the live stream into segments at quiet moments: streaming generators buffer a whole
+        segment, so an endless one would grow their memory and per-push cost without bound."""
+        dur = len(feats) / feats.frame_rate
+        self._segment_age += dur
+        self._quiet_run = self._quiet_run + dur if float(np.max(feats.loudness)) < QUIET_DB else 0.0
+        if self._segment_age < self.segment_max or (self._quiet_run < 0.3 and self._segment_age < 3 * self.segment_max):
+            return []
+        self._segment_age = self._quiet_run = 0.0
+        tail = self.features.flush()  # pads the last window and resets the extractor
+        out = self.generator.push(tail) if len(tail) else []
+        return out + self.generator.flush()
+
     def _read_audio(self) -> tuple[AudioChunk | None, float | None]:
         with self._lock:
             sources = list(self._sources)
@@ -307,10 +331,11 @@ class Engine:
         present = None if heard_end is None else heard_end - block.duration + delay
         return block, present
 
-    def _speech_motion(self, tick: float) -> np.ndarray:
-        """The newest generated motion; held briefly when audio stops, then eased to neutral."""
+    def _speech_motion(self, tick: float) -> tuple[np.ndarray, float]:
+        """The newest generated motion and its freshness (1 = current, 0 = gone): held briefly when
+        generated frames stop coming, then eased to neutral."""
         age = tick - self._speech_t
         if age <= self._hold:
-            return self._speech
+            return self._speech, 1.0
         k = math.exp(-(age - self._hold) / 0.15)
-        return NEUTRAL_VECTOR + (self._speech - NEUTRAL_VECTOR) * np.float32(k)
+        return NEUTRAL_VECTOR + (self._speech - NEUTRAL_VECTOR) * np.float32(k), k
