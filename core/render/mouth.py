@@ -185,7 +185,7 @@ def _synth_teeth(crop, lips, xs, ys, u, top, bot, f):
     """Upper and lower teeth for a portrait whose mouth is closed, as premultiplied RGBA sprites."""
     skin = crop[lips < 0.01].reshape(-1, 3)
     bright = float(np.clip(np.median(skin.mean(1)) / 160.0, 0.8, 1.0)) if len(skin) else 1.0
-    tooth_rgb = np.array([244, 236, 214], np.float32) * bright
+    tooth_rgb = np.array([242, 232, 205], np.float32) * bright
     au = np.abs(u)
     # Tooth boundaries across the arch (incisors, laterals, canines, premolars), as fractions
     # of the half mouth width; gaps between teeth are a little darker.

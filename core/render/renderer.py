@@ -28,9 +28,9 @@ POSE_RANGE: dict[str, tuple[float, float]] = {
     "pitch": (-12.0, 12.0),
     "yaw": (-12.0, 12.0),
     "roll": (-15.0, 15.0),
-    "tx": (-0.25, 0.25),
-    "ty": (-0.25, 0.25),
-    "scale": (0.8, 1.2),
+    "tx": (-0.2, 0.2),
+    "ty": (-0.2, 0.2),
+    "scale": (0.85, 1.15),
 }
 POSE_NAMES = ("pitch", "yaw", "roll", "tx", "ty", "scale")
 
@@ -41,6 +41,27 @@ EYE_LAYER_CHANNELS = tuple(
 )
 EYE_OPENING_POINTS = tuple(sorted(set(EYE_UPPER["Left"] + EYE_UPPER["Right"] + EYE_LOWER["Left"] + EYE_LOWER["Right"] + EYE_CORNERS["Left"] + EYE_CORNERS["Right"])))
 N_MESH = 468
+
+
+def _control_subset(neutral: np.ndarray, spacing: float = 0.06) -> np.ndarray:
+    """Mesh points that drive the warp: every lip, eye, brow and face-outline point, then the
+    rest thinned to ``spacing`` face widths. Halving K halves the per-frame matmul, which is
+    memory bound (the operator is G x K floats), and a denser set adds nothing the grid can show."""
+    from .bases import BROWS, LIP_OUTER_LOWER, LIP_OUTER_UPPER
+    from .face_frame import RIGID_POINTS
+
+    oval = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+            152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+    keep = set(LIP_INNER_UPPER + LIP_INNER_LOWER + LIP_OUTER_UPPER + LIP_OUTER_LOWER + EYE_OPENING_POINTS
+               + BROWS["Left"] + BROWS["Right"] + oval + RIGID_POINTS)
+    chosen = sorted(keep)
+    pts = neutral[:N_MESH, :2]
+    for i in range(N_MESH):
+        if i in keep:
+            continue
+        if np.min(np.linalg.norm(pts[chosen] - pts[i], axis=1)) >= spacing:
+            chosen.append(i)
+    return np.array(sorted(chosen))
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int, keep=lambda x, y: True) -> np.ndarray:
@@ -97,6 +118,8 @@ class PortraitRenderer:
         self.supported_channels = self.bases.channels
         self.unsupported_channels = self.bases.unsupported
         self._arkit_idx = np.array([ARKIT_BLENDSHAPES.index(c) for c in self.bases.channels])
+        chs = self.bases.channels
+        self._close_idx = (chs.index("jawOpen"), chs.index("mouthClose")) if {"jawOpen", "mouthClose"} <= set(chs) else None
         geo = FaceGeometry(neutral)
         unit = frame.scale
         self.face_width_px = float(unit)
@@ -108,7 +131,7 @@ class PortraitRenderer:
         for ch in EYE_LAYER_CHANNELS:
             if ch in self.bases.channels:
                 deltas[self.bases.index(ch)][list(EYE_OPENING_POINTS)] = 0.0
-        mesh = np.arange(N_MESH)
+        mesh = _control_subset(neutral)
         self._mesh_neutral = neutral[mesh].astype(np.float32)
         self._mesh_deltas = deltas[:, mesh].reshape(len(self.bases.channels), -1).astype(np.float32)
         jaw_line = 0.35
@@ -146,9 +169,10 @@ class PortraitRenderer:
         near_mouth = np.zeros(len(ctrl), bool)
         lat = geo.lateral(0.12)
         seam_y = geo.seam(neutral[:, 0])
-        near_mouth[:N_MESH] = (lat[:N_MESH] > 0.3) & (np.abs(neutral[:N_MESH, 1] - seam_y[:N_MESH]) < 0.2)
+        nm = len(mesh)
+        near_mouth[:nm] = (lat[mesh] > 0.3) & (np.abs(neutral[mesh, 1] - seam_y[mesh]) < 0.2)
         is_low = np.zeros(len(ctrl), bool)
-        is_low[:N_MESH] = jw[:N_MESH] > 0.5
+        is_low[:nm] = jw[mesh] > 0.5
         use_upper = ~(near_mouth & is_low)
         use_lower = ~(near_mouth & ~is_low)
         # taper: 1 inside the fixed ellipse, 0 at the roi border
@@ -191,6 +215,13 @@ class PortraitRenderer:
         """uint8 (H, W, 3) RGB. Out-of-range values are clamped; see ``last_stats.clamps``."""
         m, clamps = self.clamp(motion)
         weights = m.blendshapes[self._arkit_idx]
+        if self._close_idx is not None:
+            # ARKit's mouthClose closes the lips against an open jaw; beyond jawOpen it would
+            # push the lips through each other.
+            j, c = self._close_idx
+            if weights[c] > weights[j]:
+                weights = weights.copy()
+                weights[c] = weights[j]
         pose = HeadPose(m.pitch, m.yaw, m.roll, m.tx, m.ty, m.scale)
         a, b = self.frame.image_matrix(pose)
         a2, b2 = a[:2].astype(np.float32), b[:2].astype(np.float32)
