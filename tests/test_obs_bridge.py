@@ -12,7 +12,7 @@ import pytest
 from marionette.core.clock import FakeClock
 from marionette.core.control import ControlMixer, SpeechEvent
 from marionette.plugin.obs import Backoff, ObsClient
-from marionette.plugin.obs.bridge import BridgeConfig, ObsBridge, caption_pages, page_at
+from marionette.plugin.obs.bridge import BridgeConfig, ObsBridge, caption_pages, page_at, two_lines
 from marionette.plugin.obs.scene import SceneSpec, setup_scene, teardown_scene
 
 from obs_fixture import HeadlessObs, obs, obs_missing_reason  # noqa: F401 - `obs` is a fixture
@@ -88,6 +88,8 @@ def test_caption_paging():
     assert page_at(pages, 0.0, 15) == pages[0]
     assert page_at(pages, 100.0, 15) == pages[-1]
     assert caption_pages("   ", 40) == []
+    assert two_lines("short one", 36) == "short one"
+    assert two_lines("This is a rather long sentence that will", 36) == "This is a rather long\nsentence that will"
 
 
 def test_captions_follow_speech(obs, scene):

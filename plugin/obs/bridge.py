@@ -35,7 +35,7 @@ class BridgeConfig:
 
     scene: str = DEFAULT_SCENE
     captions: bool = True
-    caption_chars: int = 90  # longest caption page; longer speech is paged
+    caption_line_chars: int = 36  # a caption page is at most two such lines (fits 16:9 at the default font)
     chars_per_second: float = 15.0  # paging pace: typical TTS speaks 13-17 characters per second
     caption_linger: float = 1.0  # seconds the last caption stays after speech ends
     speaking_scene: str | None = None  # program scene while speaking ...
@@ -73,6 +73,16 @@ def caption_pages(text: str, max_chars: int) -> list[str]:
             else:
                 pages.append(current)
     return [p for p in pages if p]
+
+
+def two_lines(page: str, line_chars: int) -> str:
+    """Break a page into two lines at the space nearest its middle when it is too long for one."""
+    if len(page) <= line_chars or " " not in page:
+        return page
+    mid = len(page) // 2
+    spaces = [i for i, ch in enumerate(page) if ch == " "]
+    cut = min(spaces, key=lambda i: abs(i - mid))
+    return f"{page[:cut]}\n{page[cut + 1:]}"
 
 
 def page_at(pages: list[str], elapsed: float, chars_per_second: float) -> str:
@@ -216,7 +226,8 @@ class ObsBridge:
         started = ended = False
         with self._lock:
             if event.kind == "start":
-                self._pages = caption_pages(event.text, cfg.caption_chars)
+                n = cfg.caption_line_chars
+                self._pages = [two_lines(p, n) for p in caption_pages(event.text, 2 * n)]
                 self._speech_start = self._clock.now()
                 self._clear_at = None
                 started = not self._speaking

@@ -30,7 +30,7 @@ class SceneSpec:
     stream_url: str = DEFAULT_STREAM_URL
     captions: bool = True
     caption_font: str = "DejaVu Sans"
-    caption_size: int = 32
+    caption_size: int | None = None  # pixels; None = a twelfth of the canvas height
     camera_device: str | None = None  # e.g. "/dev/video10": add a v4l2 source for the virtual camera
     reconnect_delay_sec: int = 1  # ffmpeg_source retries the stream this often when we restart
     activate: bool = True  # make the scene the program scene
@@ -105,13 +105,15 @@ def media_settings(spec: SceneSpec) -> dict:
     }
 
 
-def caption_settings(spec: SceneSpec, canvas_width: int) -> dict:
+def caption_settings(spec: SceneSpec, canvas_height: int) -> dict:
+    # No word wrap: the bridge breaks captions into two short lines itself, so the block can be
+    # centred (text_ft2 left-aligns wrapped text inside a fixed-width box).
+    size = spec.caption_size or max(12, canvas_height // 12)
     return {
-        "font": {"face": spec.caption_font, "size": int(spec.caption_size), "style": "Regular", "flags": 0},
+        "font": {"face": spec.caption_font, "size": int(size), "style": "Regular", "flags": 0},
         "outline": True,
         "drop_shadow": True,
-        "word_wrap": True,
-        "custom_width": max(64, int(canvas_width * 0.9)),
+        "word_wrap": False,
         "color1": 0xFFFFFFFF,
         "color2": 0xFFFFFFFF,
         "marionette": True,
@@ -153,10 +155,13 @@ def setup_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
         order.append(cam)
     if spec.captions:
         cap = _ensure_input(client, spec.scene, spec.caption_source, KIND_TEXT,
-                            caption_settings(spec, cw), kinds, report)
-        # Bottom centre, above everything else.
+                            caption_settings(spec, ch), kinds, report)
+        # Bottom centre, above everything else; a line too long for the canvas shrinks to fit
+        # (MAX_ONLY never enlarges short text).
         _transform(client, spec.scene, cap, {
-            "positionX": cw / 2, "positionY": ch - max(8, ch // 24), "alignment": 8,  # OBS_ALIGN_BOTTOM, horizontally centred
+            "positionX": cw / 2, "positionY": ch - max(6, ch // 30), "alignment": 8,  # OBS_ALIGN_BOTTOM, centred
+            "boundsType": "OBS_BOUNDS_MAX_ONLY", "boundsWidth": float(cw * 0.94), "boundsHeight": float(ch * 0.3),
+            "boundsAlignment": 8,
         })
         order.append(cap)
     for index, item in enumerate(order):
