@@ -76,13 +76,30 @@ class SinksConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ControlConfig:
+    """The agents' control websocket (docs/protocol.md). enabled: serve it. host/port: where (0 = any
+    free port). allow_origins: comma-separated extra browser origins allowed to connect (our own
+    pages always are). rate: messages per second per connection. token_file: None = the user's
+    config directory (created 0600 on first run)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8768
+    allow_origins: str = ""
+    rate: float = 100.0
+    token_file: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     sinks: SinksConfig = field(default_factory=SinksConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
 
 
-SECTIONS: dict[str, type] = {"engine": EngineConfig, "audio": AudioConfig, "sinks": SinksConfig}
+SECTIONS: dict[str, type] = {"engine": EngineConfig, "audio": AudioConfig, "sinks": SinksConfig,
+                             "control": ControlConfig}
 CHOICES: dict[str, tuple[str, ...]] = {
     "audio.source": ("auto", "mic", "file", "tts", "none"),
     "audio.tts_engine": ("piper", "espeak", "flite", "festival"),

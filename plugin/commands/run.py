@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preview", action="store_true", default=None, help="serve the WebSocket JPEG preview")
     p.add_argument("--preview-port", type=int, help="preview port (default 8766)")
     p.add_argument("--record", metavar="MP4", help="record to this mp4 (with audio)")
+    p.add_argument("--no-control", action="store_true", help="do not serve the agents' control websocket")
+    p.add_argument("--control-port", type=int, help="control websocket port (default 8768; 0 = any free)")
     p.add_argument("--stats-every", type=float, default=5.0, help="print live statistics every S seconds (0: never)")
     p.set_defaults(func=_run)
 
@@ -51,7 +53,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
               "duration": "engine.duration", "source": "audio.source", "audio_file": "audio.file",
               "loop": "audio.loop", "say": "audio.say", "tts_engine": "audio.tts_engine", "av_delay": "audio.av_delay",
               "mjpeg_port": "sinks.mjpeg_port", "preview": "sinks.preview", "preview_port": "sinks.preview_port",
-              "record": "sinks.record"}
+              "record": "sinks.record", "control_port": "control.port"}
     for attr, key in simple.items():
         v = getattr(args, attr, None)
         if v is not None:
@@ -74,6 +76,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         o["sinks.virtualcam"] = False
     if args.no_mjpeg:
         o["sinks.mjpeg"] = False
+    if getattr(args, "no_control", False):
+        o["control.enabled"] = False
     return o
 
 
@@ -99,6 +103,12 @@ def _run(args: argparse.Namespace) -> int:
     app.engine.subscribe(lambda ev: print(f"  {ev}", flush=True))
     if cfg.audio.say and app.playback is not None and cfg.audio.source != "file":
         app.say(cfg.audio.say)
+    control = None
+    if cfg.control.enabled:
+        from marionette.plugin.control.live import start_control
+
+        control, url, token_file = start_control(app, cfg.control, clock=app.clock)
+        print(f"marionette run: control websocket {url} (token in {token_file}; see docs/protocol.md)", flush=True)
     mj = app.sinks.get("mjpeg")
     where = f"watch {mj.url}" if mj else "no viewer configured"
     until = f"for {cfg.engine.duration:g} s" if cfg.engine.duration else "until Ctrl-C"
@@ -119,7 +129,11 @@ def _run(args: argparse.Namespace) -> int:
             await asyncio.gather(ticker, return_exceptions=True)
             await app.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if control is not None:
+            control.stop()
     st = app.engine.stats()
     print(f"marionette run: stopped after {st.frames} frames; {st.summary()}", flush=True)
     rec = app.sinks.get("record")

@@ -1,0 +1,31 @@
+"""Starts the control websocket next to the live engine (`marionette run`), on its own thread.
+
+The server runs on a separate event loop so protocol work never shares a loop with the frame
+loop's pacing; it only touches the engine through EngineControl (LiveApp).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...core.clock import Clock
+from ...core.control.api import EngineControl
+from ...core.errors import InputError
+from .auth import load_or_create_token, token_path
+from .server import ControlServer, ServerConfig, ServerThread
+
+
+def start_control(engine: EngineControl, cfg, *, clock: Clock, page_ports: tuple[int, ...] = ()) -> tuple[ServerThread, str, Path]:
+    """Serve ``engine`` as ``cfg`` (plugin.config.ControlConfig) says. Returns (thread, url, token file)."""
+    path = Path(cfg.token_file) if cfg.token_file else token_path()
+    token = load_or_create_token(path)
+    origins = tuple(o.strip() for o in cfg.allow_origins.split(",") if o.strip())
+    config = ServerConfig(host=cfg.host, port=cfg.port, allowed_origins=origins, page_ports=page_ports,
+                          rate=cfg.rate, burst=2 * cfg.rate)
+    server = ControlServer(engine, token=token, clock=clock, config=config)
+    try:
+        thread = ServerThread(server).start()
+    except OSError as e:
+        raise InputError(f"cannot serve the control websocket on {cfg.host}:{cfg.port} ({e.strerror or e}); "
+                         "pass --control-port 0 for any free port, or --no-control") from None
+    return thread, server.url, path

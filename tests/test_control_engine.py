@@ -1,0 +1,195 @@
+"""Every control command against the real live engine (portrait renderer, espeak-ng TTS), checked
+by analysing the rendered frames with the face analyzer: the picture must show what was asked."""
+
+import asyncio
+import contextlib
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from marionette.core.clock import MonotonicClock
+from marionette.plugin.control.server import ControlServer, ServerConfig, ServerThread
+
+from test_control_server import TOKEN, Client, ok
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from marionette.core.face import FaceAnalyzer
+    from marionette.plugin.config import load_config
+    from marionette.plugin.live import build_live
+
+    cfg = load_config(None, {"audio.source": "tts", "audio.tts_engine": "espeak", "audio.play": False,
+                             "audio.say": "", "sinks.virtualcam": False, "sinks.mjpeg": False,
+                             "engine.width": 256, "engine.height": 256})
+    app = build_live(cfg)
+    runner = threading.Thread(target=lambda: asyncio.run(app.run(None)), daemon=True)
+    runner.start()
+    server = ControlServer(app, token=TOKEN, clock=app.clock, config=ServerConfig(port=0))
+    thread = ServerThread(server).start()
+    analyzer = FaceAnalyzer.load()
+    try:
+        yield app, server, analyzer
+    finally:
+        thread.stop()
+        app.stop()
+        runner.join(10)
+        with contextlib.suppress(Exception):
+            asyncio.run(app.close())
+
+
+@pytest.fixture
+def client(stack):
+    c = Client(stack[1])
+    yield c
+    ok(c.request("reset", transition=0))
+    ok(c.request("clear", transition=0))
+    time.sleep(0.3)
+    c.close()
+
+
+def measures(app, analyzer):
+    """Geometry of the newest rendered frame, in face widths (cheek to cheek)."""
+    frame = app.engine.last_frame
+    p = analyzer.analyze(frame.image).points
+    width = p[454, 0] - p[234, 0]
+    iris_r = (p[468, 0] - p[33, 0]) / (p[133, 0] - p[33, 0])  # 0 = outer corner, 1 = inner corner
+    return {
+        "frame": frame.index,
+        "mouth_gap": (p[14, 1] - p[13, 1]) / width,
+        "mouth_width": (p[291, 0] - p[61, 0]) / width,
+        "nose_x": (p[1, 0] - (p[234, 0] + p[454, 0]) / 2) / width,  # + = nose to image right
+        "eye_open": (p[145, 1] - p[159, 1]) / width,
+        "iris_r": iris_r,
+    }
+
+
+def after(app, analyzer, frames=3):
+    """Measures on a frame rendered at least ``frames`` frames after now."""
+    start = app.engine.frames
+    deadline = time.monotonic() + 5
+    while app.engine.frames < start + frames and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return measures(app, analyzer)
+
+
+def test_set_expression_jaw_open_shows_in_the_picture(stack, client):
+    app, _, an = stack
+    before = after(app, an)
+    ok(client.request("set_expression", values={"jawOpen": 1.0}, transition=0))
+    shown = after(app, an)
+    assert shown["mouth_gap"] > before["mouth_gap"] + 0.05, (before, shown)
+    ok(client.request("clear", channels=["jawOpen"], transition=0))
+    assert after(app, an)["mouth_gap"] < before["mouth_gap"] + 0.02
+
+
+def test_set_expression_eyes_closed(stack, client):
+    app, _, an = stack
+    before = after(app, an)
+    ok(client.request("set_expression", values={"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}, transition=0))
+    shown = after(app, an)
+    assert shown["eye_open"] < 0.5 * before["eye_open"], (before, shown)
+
+
+def test_set_pose_yaw_turns_the_head(stack, client):
+    app, _, an = stack
+    before = after(app, an)
+    ok(client.request("set_pose", yaw=12, transition=0))
+    right = after(app, an)
+    ok(client.request("set_pose", yaw=-12, transition=0))
+    left = after(app, an)
+    # yaw + turns the face to the subject's left = image right: the nose moves right
+    assert right["nose_x"] > before["nose_x"] + 0.02 and left["nose_x"] < before["nose_x"] - 0.02, (left, before, right)
+
+
+def test_look_at_moves_the_irises(stack, client):
+    app, _, an = stack
+    ok(client.request("look_at", x=1.0, y=0.0, transition=0))
+    right = after(app, an)
+    ok(client.request("look_at", x=-1.0, y=0.0, transition=0))
+    left = after(app, an)
+    # the subject's right eye (image left): looking to image right moves its iris toward its inner corner
+    assert right["iris_r"] > left["iris_r"] + 0.05, (left, right)
+
+
+def test_set_emotion_happy_widens_the_mouth(stack, client):
+    app, _, an = stack
+    before = after(app, an)
+    ok(client.request("set_emotion", label="happy", intensity=1.0, transition=0))
+    shown = after(app, an)
+    assert shown["mouth_width"] > before["mouth_width"] + 0.02, (before, shown)
+
+
+def test_gesture_nod_and_shake_move_the_head(stack, client):
+    app, _, an = stack
+    base = after(app, an)["nose_x"]
+    ok(client.request("gesture", name="shake", intensity=1.0, duration=1.5))
+    xs = []
+    t_end = time.monotonic() + 1.2
+    while time.monotonic() < t_end:
+        xs.append(after(app, an, frames=1)["nose_x"])
+    assert max(xs) - min(xs) > 0.03, xs  # the head went both ways
+    ok(client.request("gesture", name="nod", intensity=1.0, duration=1.0))
+    pitches = []
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        pitches.append(app.engine.last_motion.pitch)
+        time.sleep(0.02)
+    assert max(pitches) > 3.0 and abs(after(app, an, frames=40)["nose_x"] - base) < 0.02
+
+
+def test_speak_moves_the_lips_and_reports_speech(stack, client):
+    app, _, an = stack
+    ok(client.request("subscribe", events=["speech"]))
+    result = ok(client.request("speak", text="[happy] Hello there, I am speaking now."))
+    sid = result["speech_ids"][0]
+    start = client.event("speech_start", timeout=10)
+    assert start["speech_id"] == sid
+    gaps = []
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        gaps.append(after(app, an, frames=1)["mouth_gap"])
+    assert max(gaps) - min(gaps) > 0.03, gaps  # lips move with the speech
+    end = client.event("speech_end", timeout=10)
+    assert end["speech_id"] == sid and not end["interrupted"]
+    assert app.mixer.emotion.label == "happy"
+
+
+def test_interrupt_stops_speech(stack, client):
+    app, _, _ = stack
+    ok(client.request("subscribe", events=["speech"]))
+    sid = ok(client.request("speak", text="This sentence is long enough to be interrupted well before its end."))["speech_ids"][0]
+    assert client.event("speech_start", timeout=10)["speech_id"] == sid
+    ok(client.request("interrupt"))
+    end = client.event("speech_end", timeout=5)
+    assert end["speech_id"] == sid and end["interrupted"]
+    time.sleep(0.3)
+    assert app.status()["speaking"] is None and app.status()["queued_seconds"] == 0.0
+
+
+def test_push_audio_moves_the_lips(stack, client):
+    app, _, an = stack
+    before = after(app, an)["mouth_gap"]
+    sr = 16000
+    t = np.arange(int(1.5 * sr)) / sr
+    # a voiced, syllable-like signal: 150 Hz buzz with a 4 Hz loudness envelope
+    sig = np.sign(np.sin(2 * np.pi * 150 * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) * 0.5
+    pcm = (sig * 32767).astype("<i2").tobytes()
+    ok(client.request("push_audio", sample_rate=sr))
+    for i in range(0, len(pcm), 6400):
+        client.ws.send(pcm[i:i + 6400])
+    ok(client.request("push_audio", end=True))
+    gaps = []
+    t_end = time.monotonic() + 2.0
+    while time.monotonic() < t_end:
+        gaps.append(after(app, an, frames=1)["mouth_gap"])
+    assert max(gaps) > before + 0.03, (before, max(gaps))
+
+
+def test_get_state_reports_the_engine(stack, client):
+    state = ok(client.request("get_state"))
+    assert state["engine"]["target_fps"] == 30 and "controls" in state
