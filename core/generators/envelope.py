@@ -15,7 +15,7 @@ from ..teacher.life import Life, LifeConfig
 from ..types import MOTION_HIGH, MOTION_LOW, NEUTRAL_VECTOR, AudioFeatures
 from .base import BufferedGenerator
 
-FLOOR_DB, RANGE_DB = -52.0, 32.0  # -52 dBFS = closed, -20 dBFS = fully open
+FLOOR_DB, RANGE_DB = -50.0, 38.0  # -50 dBFS = closed, -12 dBFS = fully open
 ATTACK, RELEASE = 0.55, 0.22  # one-pole coefficients per 10 ms feature frame
 MOUTH = {"jawOpen": 0.55, "mouthFunnel": 0.08, "mouthLowerDownLeft": 0.15, "mouthLowerDownRight": 0.15,
          "mouthStretchLeft": 0.05, "mouthStretchRight": 0.05}

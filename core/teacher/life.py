@@ -28,7 +28,7 @@ class LifeConfig:
     blink_mean: float = 3.5  # s between blink onsets
     blink_shape: float = 2.5  # gamma shape: 1 = memoryless, larger = more regular
     blink_min: float = 0.4
-    sway_deg: tuple[float, float, float] = (1.6, 2.2, 1.0)  # pitch, yaw, roll amplitude (degrees, 1 sigma)
+    sway_deg: tuple[float, float, float] = (1.2, 2.0, 1.0)  # pitch, yaw, roll amplitude (degrees, 1 sigma)
     gaze_mean: float = 1.8  # s between gaze shifts
     gaze_range: float = 0.12  # eyeLook* amplitude of a gaze shift
 

@@ -17,6 +17,7 @@ from ..types import AudioFeatures, Phoneme
 LOOKAHEAD = 0.08  # s of audio after a frame that its prosody reads
 LOCAL = 0.15  # s before the frame in the local window
 BASELINE = 2.5  # s of history for the speaker's level
+SMOOTH = 0.25  # s of averaging of the raw signals
 SPEECH_DB = -50.0  # frames louder than this count as speech
 VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
@@ -30,21 +31,16 @@ def _window_mean(values: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np
     return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), den
 
 
-def from_features(times: np.ndarray, features: AudioFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(emphasis, rise, activity), each (T,) in 0..1, at ``times`` (s on the features' timeline)."""
-    times = np.asarray(times, np.float64)
+def _raw(times: np.ndarray, features: AudioFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unsmoothed (emphasis, rise, activity) at ``times``; windows end at t + LOOKAHEAD."""
     n = len(features)
-    if n == 0:
-        z = np.zeros(times.size)
-        return z, z, z
     rate = float(features.frame_rate)
     loud = np.asarray(features.loudness, np.float64)
     f0 = np.asarray(features.f0, np.float64)
     speech = (loud > SPEECH_DB).astype(np.float64)
     voiced = ((f0 > 0) & (speech > 0)).astype(np.float64)
     semis = 12 * np.log2(np.maximum(f0, 1.0) / 100.0)
-
-    pos = (times - features.t) * rate  # fractional feature index of each frame time
+    pos = (times - features.t) * rate  # fractional feature index of each time
 
     def upto(dt):  # one past the last feature frame centred at or before t + dt
         return np.clip(np.floor(pos + dt * rate + 1e-6).astype(np.int64) + 1, 0, n)
@@ -56,10 +52,34 @@ def from_features(times: np.ndarray, features: AudioFeatures) -> tuple[np.ndarra
     local_st, _ = _window_mean(semis, voiced, lo_local, hi)
     base_st, _ = _window_mean(semis, voiced, lo_base, hi)
     act, _ = _window_mean(speech, np.ones(n), lo_act, hi)
-    emphasis = np.clip((np.nan_to_num(local_db - base_db, nan=0.0) - 1.0) / 6.0, 0.0, 1.0)
-    rise = np.clip((np.nan_to_num(local_st - base_st, nan=0.0) - 1.0) / 4.0, 0.0, 1.0)
-    activity = np.nan_to_num(act, nan=0.0)
-    return emphasis, rise, activity
+    emphasis = np.clip((np.nan_to_num(local_db - base_db, nan=0.0) - 1.0) / 7.0, 0.0, 1.0)
+    rise = np.clip((np.nan_to_num(local_st - base_st, nan=0.0) - 0.5) / 4.0, 0.0, 1.0)
+    return emphasis, rise, np.nan_to_num(act, nan=0.0)
+
+
+def from_features(times: np.ndarray, features: AudioFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(emphasis, rise, activity), each (T,) in 0..1, at ``times`` (s on the features' timeline).
+
+    The raw signals switch abruptly as syllables enter and leave the local window, so each is
+    averaged over the SMOOTH seconds before the frame (on a 100 Hz grid): gestures ramp in and out
+    over about a quarter of a second, and still read nothing after t + LOOKAHEAD."""
+    times = np.asarray(times, np.float64)
+    if len(features) == 0 or times.size == 0:
+        z = np.zeros(times.size)
+        return z, z, z
+    step = 1.0 / float(features.frame_rate)
+    k = int(round(SMOOTH / step))
+    # The grid is anchored to the features' own frames, so it is the same however frames are requested.
+    g0 = int(np.floor((times.min() - features.t) / step)) - k
+    g1 = int(np.floor((times.max() - features.t) / step)) + 1
+    grid = features.t + np.arange(g0, g1 + 1) * step
+    raw = np.stack(_raw(grid, features))  # (3, G)
+    j = np.floor((times - features.t) / step + 1e-6).astype(np.int64) - g0  # grid index at or before t
+    # Each window summed on its own (not as a difference of running sums), so the result does not
+    # depend on where the grid starts: streaming equals offline exactly.
+    windows = np.lib.stride_tricks.sliding_window_view(raw, k, axis=1)  # (3, G-k+1, k)
+    out = windows[:, j + 1 - k].sum(axis=2) / k
+    return out[0], out[1], out[2]
 
 
 def from_phonemes(times: np.ndarray, phonemes: Sequence[Phoneme]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ class TeacherConfig:
     brow_inner: float = 0.35
     brow_outer: float = 0.25
     brow_emphasis: float = 0.12
-    nod_deg: float = 2.5
+    nod_deg: float = 2.0
     speaking_sway: float = 1.5  # idle sway is this much larger while talking
     life: LifeConfig = field(default_factory=LifeConfig)
 
