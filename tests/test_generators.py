@@ -117,3 +117,19 @@ def test_motion_command(speech, tmp_path, capsys):
     assert "needs the words" in capsys.readouterr().err
     assert main(["motion", str(wav), "--emotion", "smug", "-o", str(tmp_path / "x.json")]) == 2
     assert main(["motion", str(wav), "-o", str(tmp_path / "x.txt")]) == 2
+
+
+def test_render_with_audio_muxes_a_lip_synced_mp4(speech, tmp_path):
+    av = pytest.importorskip("av")
+    audio, _, _ = speech
+    wav = tmp_path / "speech.wav"
+    n = int(1.2 * audio.sample_rate)  # a short clip keeps the render quick
+    sf.write(wav, audio.samples[:n], audio.sample_rate)
+    out = tmp_path / "out.mp4"
+    assert main(["render", "--audio", str(wav), "--generator", "envelope", "--size", "256x256",
+                 "--no-progress", "-o", str(out)]) == 0
+    with av.open(str(out)) as c:
+        kinds = sorted(s.type for s in c.streams)
+        frames = sum(1 for _ in c.decode(video=0))
+    assert kinds == ["audio", "video"]
+    assert frames == int(np.ceil(1.2 * 30 - 1e-6))

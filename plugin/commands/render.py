@@ -17,12 +17,17 @@ def register(subparsers) -> None:
     p.add_argument("--portrait", help="photo with one face (default: the bundled portrait)")
     p.add_argument("--face-index", type=int, default=0, help="which face when the photo has several (0 = largest)")
     p.add_argument("--motion", help="motion track, .json or .csv")
+    p.add_argument("--audio", help="audio to lip-sync to and mux into the mp4; without --motion the track is "
+                   "generated from it (see --generator, --text)")
     p.add_argument("-o", "--output", help="output .mp4")
     p.add_argument("--frames", metavar="DIR", help="write PNG frames into DIR instead of (or as well as) an mp4")
     p.add_argument("--size", default="512x512", help="output size: 512x512 (default), 1280x720, 1920x1080")
     p.add_argument("--contact-sheet", metavar="DIR",
                    help="write one PNG per portrait: every supported channel at 0, 0.5, 1 and the pose extremes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .motion import add_generation_options
+
+    add_generation_options(p)
     p.set_defaults(func=run)
 
 
@@ -37,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         for path in write_contact_sheets(args.contact_sheet, args.portrait, progress=not args.no_progress):
             print(path)
         return 0
-    if not args.motion:
-        raise InputError("render needs --motion TRACK.json (or --contact-sheet DIR); see `marionette render --help`")
+    if not args.motion and not args.audio:
+        raise InputError("render needs --motion TRACK.json or --audio AUDIO (or --contact-sheet DIR); "
+                         "see `marionette render --help`")
     if not args.output and not args.frames:
         raise InputError("render needs somewhere to write: -o OUT.mp4 and/or --frames DIR")
     if args.output and Path(args.output).suffix.lower() != ".mp4":
@@ -54,9 +60,20 @@ def render_track(args: argparse.Namespace, size: tuple[int, int]) -> int:
     from ...core.render.video import write_video
     from ...core.track import load_track
 
-    track, report = load_track(args.motion)
-    if report:
-        print(f"marionette render: {report.summary()}", file=sys.stderr)
+    audio = None
+    if args.audio:
+        from ...core.audio import load_audio
+
+        audio = load_audio(args.audio)
+    if args.motion:
+        track, report = load_track(args.motion)
+        if report:
+            print(f"marionette render: {report.summary()}", file=sys.stderr)
+    else:
+        from .motion import track_for_audio
+
+        track, generator = track_for_audio(args, audio)
+        print(f"marionette render: {len(track)} frames of motion from the {generator} generator", file=sys.stderr)
     renderer, times = load_renderer(args.portrait, size, face_index=args.face_index)
     frames_dir = Path(args.frames) if args.frames else None
     if frames_dir:
@@ -76,7 +93,7 @@ def render_track(args: argparse.Namespace, size: tuple[int, int]) -> int:
             yield img
 
     if args.output:
-        n = write_video(frames(), args.output, track.fps)
+        n = write_video(frames(), args.output, track.fps, audio=audio)
         where = args.output
     else:
         n = sum(1 for _ in frames())
