@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import quote, urlsplit
@@ -31,7 +31,7 @@ STATIC = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class PanelConfig:
+class PanelServerConfig:
     """control_url: the agents' websocket (ws://127.0.0.1:PORT/). mjpeg_url / preview_url: where
     the page gets frames (the MJPEG stream, or the JPEG-over-websocket preview; either may be None).
     unsupported_channels: what the renderer cannot show (Renderer.unsupported_channels); their
@@ -46,7 +46,7 @@ class PanelConfig:
     pose_ranges: dict[str, tuple[float, float]] | None = None  # the renderer's, when narrower
 
 
-def panel_document(config: PanelConfig) -> dict:
+def panel_document(config: PanelServerConfig) -> dict:
     """panel.json: everything the page needs that is not secret (URLs, channels, emotions, gestures)."""
     from ..core.control.gestures import GESTURES
     from ..core.motion_space import ALL_CHANNELS, BLENDSHAPE_RANGE, EMOTIONS, NEUTRAL_POSE, POSE_CHANNELS, POSE_RANGES
@@ -80,7 +80,7 @@ def _origin(url: str | None) -> str | None:
 class PanelServer:
     """A tiny threaded HTTP server for the panel. start() binds (port 0 = any free port)."""
 
-    def __init__(self, config: PanelConfig = PanelConfig()) -> None:
+    def __init__(self, config: PanelServerConfig = PanelServerConfig()) -> None:
         self.config = config
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -88,16 +88,9 @@ class PanelServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "PanelServer":
-        doc = json.dumps(panel_document(self.config)).encode()
         files = {path: (resources.files(__package__).joinpath(name).read_bytes(), ctype)
                  for path, (name, ctype) in STATIC.items()}
-        files["/panel.json"] = (doc, "application/json")
         server = self
-        # CSP: scripts and styles only from here; frames and the socket only from our own URLs.
-        media = " ".join(o for o in {_origin(self.config.mjpeg_url)} if o)
-        sockets = " ".join(o for o in {_origin(self.config.control_url), _origin(self.config.preview_url)} if o)
-        csp = (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {media}; "
-               f"connect-src 'self' {sockets}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -111,7 +104,11 @@ class PanelServer:
                 if not server._host_ok(self.headers.get("Host", "")):
                     self._reply(421, b"wrong Host for the Marionette panel\n", "text/plain; charset=utf-8")
                     return
-                entry = files.get(self.path.split("?", 1)[0])
+                path = self.path.split("?", 1)[0]
+                if path == "/panel.json":
+                    self._reply(200, json.dumps(panel_document(server.config)).encode(), "application/json")
+                    return
+                entry = files.get(path)
                 if entry is None:
                     self._reply(404, b"not found: the panel is at /\n", "text/plain; charset=utf-8")
                     return
@@ -128,7 +125,7 @@ class PanelServer:
                 self.send_header("Referrer-Policy", "no-referrer")
                 self.send_header("X-Content-Type-Options", "nosniff")
                 self.send_header("X-Frame-Options", "DENY")
-                self.send_header("Content-Security-Policy", csp)
+                self.send_header("Content-Security-Policy", server._csp())
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -156,6 +153,19 @@ class PanelServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def connect_to(self, control_url: str) -> None:
+        """Point the page at the control websocket once it listens (it starts after the panel,
+        because it must know the panel's port to allow the panel's Origin)."""
+        self.config = replace(self.config, control_url=control_url)
+
+    def _csp(self) -> str:
+        # Scripts and styles only from here; pictures and sockets only from our own URLs.
+        cfg = self.config
+        media = " ".join(o for o in {_origin(cfg.mjpeg_url)} if o)
+        sockets = " ".join(sorted(o for o in {_origin(cfg.control_url), _origin(cfg.preview_url)} if o))
+        return (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {media}; "
+                f"connect-src 'self' {sockets}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
     # ------------------------------------------------------------------ addresses
     @property
     def origin(self) -> str:
@@ -168,3 +178,26 @@ class PanelServer:
     def _host_ok(self, host: str) -> bool:
         names = {self.config.host, "127.0.0.1", "localhost", "[::1]"}
         return host in {f"{n}:{self.port}" for n in names} or host in names
+
+
+def panel_for_app(app, *, host: str = "127.0.0.1", port: int = 8767) -> PanelServer:
+    """A started panel for a running LiveApp: preview from its MJPEG (or websocket preview) sink,
+    sliders greyed for channels its renderer cannot draw and pose ranges set to what it draws.
+    Start the control server next with page_ports=(panel.port,), then call panel.connect_to(url)."""
+    sinks = getattr(app, "sinks", {}) or {}
+    mjpeg, preview = sinks.get("mjpeg"), sinks.get("preview")
+    renderer = getattr(getattr(app, "engine", None), "renderer", None)
+    pose_ranges = None
+    try:
+        from ..core.render.renderer import POSE_RANGE
+
+        pose_ranges = dict(POSE_RANGE)
+    except ImportError:  # another renderer: the motion space's ranges
+        pass
+    cfg = PanelServerConfig(
+        host=host, port=port, control_url="",
+        mjpeg_url=getattr(mjpeg, "url", None), preview_url=getattr(preview, "url", None),
+        unsupported_channels=tuple(getattr(renderer, "unsupported_channels", ()) or ()),
+        pose_ranges=pose_ranges,
+    )
+    return PanelServer(cfg).start()

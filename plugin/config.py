@@ -80,7 +80,8 @@ class ControlConfig:
     """The agents' control websocket (docs/protocol.md). enabled: serve it. host/port: where (0 = any
     free port). allow_origins: comma-separated extra browser origins allowed to connect (our own
     pages always are). rate: messages per second per connection. token_file: None = the user's
-    config directory (created 0600 on first run)."""
+    config directory (created 0600 on first run). vmc_in_port: receive VMC (OSC/UDP) motion on this
+    port (39539 by convention; None = off). vmc_out: send our motion as VMC to "host:port" (None = off)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -88,6 +89,35 @@ class ControlConfig:
     allow_origins: str = ""
     rate: float = 100.0
     token_file: str | None = None
+    vmc_in_port: int | None = None
+    vmc_out: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelConfig:
+    """The web control panel (control_panel/): served on control.host at this port (0 = any free)
+    when the control websocket runs; `run` prints its URL with the token in the #fragment."""
+
+    enabled: bool = True
+    port: int = 8767
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObsRunConfig:
+    """OBS Studio during a run (plugin/obs): captions, speaking scene/source switching, custom events
+    and hotkey triggers. host/port/password: OBS's websocket server (password "" = read
+    $MARIONETTE_OBS_PASSWORD). scene: the one `marionette obs setup` made. OBS may start later."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 4455
+    password: str = ""
+    scene: str = "Marionette"
+    captions: bool = True
+    speaking_scene: str = ""
+    idle_scene: str = ""
+    speaking_source: str = ""
+    events: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,10 +126,12 @@ class RunConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     sinks: SinksConfig = field(default_factory=SinksConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    obs: ObsRunConfig = field(default_factory=ObsRunConfig)
 
 
 SECTIONS: dict[str, type] = {"engine": EngineConfig, "audio": AudioConfig, "sinks": SinksConfig,
-                             "control": ControlConfig}
+                             "control": ControlConfig, "panel": PanelConfig, "obs": ObsRunConfig}
 CHOICES: dict[str, tuple[str, ...]] = {
     "audio.source": ("auto", "mic", "file", "tts", "none"),
     "audio.tts_engine": ("piper", "espeak", "flite", "festival"),

@@ -229,7 +229,7 @@ class AvatarStack:
         import asyncio
         import threading
 
-        from marionette.control_panel.server import PanelConfig, PanelServer
+        from marionette.control_panel.server import PanelServerConfig, PanelServer
         from marionette.core.clock import MonotonicClock
         from marionette.core.face import FaceAnalyzer, default_portrait_path, load_image
         from marionette.core.render.renderer import POSE_RANGE, PortraitRenderer
@@ -256,7 +256,7 @@ class AvatarStack:
         panel_port = free_port()
         self.control = ServerThread(ControlServer(self.engine, token=self.token, clock=self.clock,
                                                   config=ServerConfig(port=0, page_ports=(panel_port,)))).start()
-        self.panel = PanelServer(PanelConfig(
+        self.panel = PanelServer(PanelServerConfig(
             port=panel_port, control_url=self.control.server.url, mjpeg_url=self.mjpeg.url,
             unsupported_channels=tuple(self.renderer.unsupported_channels), pose_ranges=dict(POSE_RANGE))).start()
         self._thread = threading.Thread(target=lambda: asyncio.run(self.engine.run()), name="sim-engine", daemon=True)

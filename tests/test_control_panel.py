@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from marionette.control_panel.server import PanelConfig, PanelServer, panel_document
+from marionette.control_panel.server import PanelServerConfig, PanelServer, panel_document
 from marionette.core.engine.stats import StatusEvent
 from marionette.core.motion_space import ALL_CHANNELS, EMOTIONS
 
@@ -36,7 +36,7 @@ def get(url: str, host: str | None = None):
 
 
 def test_panel_document_lists_every_channel_and_marks_unsupported():
-    doc = panel_document(PanelConfig(unsupported_channels=("tongueOut",), pose_ranges={"yaw": (-12.0, 12.0)}))
+    doc = panel_document(PanelServerConfig(unsupported_channels=("tongueOut",), pose_ranges={"yaw": (-12.0, 12.0)}))
     names = [c["name"] for c in doc["channels"]]
     assert names == list(ALL_CHANNELS)
     by = {c["name"]: c for c in doc["channels"]}
@@ -47,7 +47,7 @@ def test_panel_document_lists_every_channel_and_marks_unsupported():
 
 
 def test_panel_server_serves_files_with_safe_headers_and_never_the_token():
-    with PanelServer(PanelConfig(port=0, control_url="ws://127.0.0.1:9999/")) as panel:
+    with PanelServer(PanelServerConfig(port=0, control_url="ws://127.0.0.1:9999/")) as panel:
         status, headers, body = get(panel.origin + "/")
         assert status == 200 and b"panel.js" in body
         csp = headers["Content-Security-Policy"]
@@ -193,7 +193,7 @@ def test_panel_without_or_with_a_wrong_token_cannot_drive(browser, stack):
 def test_foreign_origin_page_is_refused(browser, stack):
     """Another local page (another port = another origin) holding the token still cannot connect:
     the Origin allow-list names only the panel's own origin."""
-    with PanelServer(PanelConfig(port=0, control_url=stack.control.server.url, mjpeg_url=None)) as other:
+    with PanelServer(PanelServerConfig(port=0, control_url=stack.control.server.url, mjpeg_url=None)) as other:
         page = browser.new_page()
         page.goto(other.url(stack.token))
         page.wait_for_selector(".banner.error >> text=refused the connection", timeout=10_000)

@@ -147,3 +147,22 @@ def test_deep_nesting_and_huge_numbers_are_errors_not_crashes():
     for raw in ("[" * 100000 + "]" * 100000, '{"type": "ping", "id": ' + "9" * 5000 + "}", '{"type":"ping","id":1e400}'):
         with pytest.raises(ProtocolError):
             parse_message(raw)
+
+
+def test_protocol_doc_has_a_valid_example_for_every_message():
+    """docs/protocol.md: every client example parses; every message type has its own section."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    seen = set()
+    for block in re.findall(r"```json\n(.*?)```", doc, re.S):
+        obj = json.loads(block)
+        if obj.get("type") in MESSAGES:
+            parse_message(json.dumps(obj))  # raises if the doc drifted from the protocol
+            seen.add(obj["type"])
+        else:
+            assert obj["type"] in ("reply", "error", "event")
+    assert seen == set(MESSAGES)
+    headings = set(re.findall(r"^### (\w+)", doc, re.M))
+    assert set(MESSAGES) - {"unsubscribe"} <= headings

@@ -371,3 +371,18 @@ def _soft(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict | None:
     except ObsRequestError as e:
         log.warning("%s", e)
         return None
+
+
+def start_bridge(app: Any, section: Any) -> ObsBridge:
+    """Start the bridge for `marionette run` from its [obs] config section (plugin.config.ObsRunConfig).
+    Status goes to the engine's status bus (the panel and the terminal show it); OBS need not be up."""
+    import os
+
+    password = section.password if section.password else os.environ.get("MARIONETTE_OBS_PASSWORD", "")
+    obs = ObsConfig(host=section.host, port=section.port, password=password)
+    cfg = BridgeConfig(scene=section.scene, captions=section.captions, speaking_scene=section.speaking_scene or None,
+                       idle_scene=section.idle_scene or None, speaking_source=section.speaking_source or None,
+                       events=section.events)
+    engine = getattr(app, "engine", None)
+    report = getattr(engine, "report", None)
+    return ObsBridge(app, obs, cfg, report=report, clock=getattr(app, "clock", None)).start()
