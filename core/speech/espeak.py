@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import subprocess
 import threading
 
@@ -98,20 +99,37 @@ def available() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def _language_files(language: str = "") -> tuple[tuple[str, str], ...]:
+    """(language code, voice file) pairs from `espeak-ng --voices`, mbrola and variants left out."""
+    out = subprocess.run(["espeak-ng", f"--voices={language}" if language else "--voices"],
+                         capture_output=True, text=True).stdout
+    pairs = []
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        # mbrola voices need non-free data; "!v/" rows are variants, listed separately.
+        if len(cols) >= 5 and not cols[4].startswith(("mb/", "!v/")):
+            pairs.append((cols[1], cols[4]))
+    return tuple(pairs)
+
+
 def voices(language: str = "en") -> list[str]:
     """Voice names for a language prefix, each also with the engine's voice variants (+f1 ...)."""
     _load()
-    out = subprocess.run(["espeak-ng", f"--voices={language}"], capture_output=True, text=True).stdout
-    langs = []
-    for line in out.splitlines()[1:]:
-        cols = line.split()
-        # mbrola voices need non-free data; "!v/" rows are variants, listed separately below.
-        if len(cols) >= 5 and not cols[4].startswith(("mb/", "!v/")):
-            langs.append(cols[1])
+    names = list(dict.fromkeys(lang for lang, _ in _language_files(language)))
     var_out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True).stdout
     variants = [c[4][3:] for c in (ln.split() for ln in var_out.splitlines()[1:]) if len(c) >= 5 and c[4].startswith("!v/")]
-    names = list(dict.fromkeys(langs))
     return names + [f"{lang}+{v}" for lang in names for v in variants]
+
+
+def _voice_id(voice: str) -> str:
+    """What espeak_SetVoiceByName accepts: it matches voice files, and some language codes (en-gb)
+    name a file with another name (gmw/en), so the language code is swapped for its file."""
+    base, plus, variant = voice.partition("+")
+    files = dict(_language_files())
+    if base in files:
+        base = files[base].rpartition("/")[2]
+    return base + plus + variant
 
 
 def synthesize(text: str, voice: str | None = None, speed: float = 1.0, pitch: float | None = None
@@ -119,7 +137,7 @@ def synthesize(text: str, voice: str | None = None, speed: float = 1.0, pitch: f
     lib = _load()
     voice = voice or DEFAULT_VOICE
     with _lock:
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        if lib.espeak_SetVoiceByName(_voice_id(voice).encode()) != 0:
             raise EngineUnavailableError(f"espeak-ng has no voice {voice!r}; see list_voices('espeak')")
         lib.espeak_SetParameter(_RATE, int(round(_DEFAULT_WPM * speed)), 0)
         # espeak pitch is 0..100 around 50; about 4 units per semitone for its default voices.
