@@ -53,15 +53,13 @@ class Parts:
 def load_parts(cfg: RunConfig) -> Parts:
     """Analyse the portrait and load the renderer, feature extractor and generator."""
     from marionette.core.audio import StreamingFeatureExtractor
-    from marionette.core.face import FaceAnalyzer, default_portrait_path, load_image
+    from marionette.core.face import default_portrait_path
     from marionette.core.generators import get_generator
-    from marionette.core.render import PortraitRenderer
+    from marionette.core.render.portrait import load_renderer
 
     t0 = time.perf_counter()
     path = cfg.engine.portrait or str(default_portrait_path())
-    image = load_image(path)
-    landmarks = FaceAnalyzer.load().analyze(image)
-    renderer = PortraitRenderer.load(image, landmarks, size=(cfg.engine.width, cfg.engine.height))
+    renderer, _ = load_renderer(path, (cfg.engine.width, cfg.engine.height))
     generator = get_generator(cfg.engine.generator, fps=cfg.engine.fps, seed=cfg.engine.seed)
     features = StreamingFeatureExtractor.load()
     # Two warm-up renders: the first pays for caches; the second is the per-frame cost.
@@ -73,9 +71,10 @@ def load_parts(cfg: RunConfig) -> Parts:
 
 
 def estimate_av_delay(generator, fps: float, render_ms: float) -> float:
-    """Release-to-frame latency of audio we play: generator lookahead + the feature window's half
-    (12.5 ms) + half a tick on average + the render."""
-    return float(getattr(generator, "lookahead", 0.0)) + 0.0125 + 0.5 / fps + render_ms / 1e3
+    """Release-to-frame latency of audio we play, before the engine has measured it: generator
+    lookahead + the feature window's half (12.5 ms) + a tick (the newest whole frame trails the
+    newest audio by up to one) + the render. LiveApp then retunes to the measured latency."""
+    return float(getattr(generator, "lookahead", 0.0)) + 0.0125 + 1.0 / fps + render_ms / 1e3
 
 
 class LiveApp:
@@ -97,6 +96,8 @@ class LiveApp:
         self._push_segment: str | None = None
         self._speaking: str | None = None
         self._next_stats = 0.0
+        self._next_delay_check = 0.0
+        self.auto_av_delay = True  # build_live turns it off when audio.av_delay is set
         self._tts_thread = threading.Thread(target=self._tts_worker, name="tts", daemon=True)
         self._tts_thread.start()
         engine.subscribe(self._emit)
@@ -181,6 +182,15 @@ class LiveApp:
             except Exception:  # a subscriber's bug must not stop the show
                 log.exception("subscriber failed")
 
+    def _retune_av_delay(self) -> None:
+        """Hold our audio back by the pipeline latency the engine measures (audio released -> frame
+        out), so a mouth event and its sound leave together; only retuned between utterances."""
+        p50 = self.engine.stats().latency_p50_ms
+        if p50 is None or self._speaking is not None or self.playback.pending_seconds() > 0:
+            return
+        if abs(p50 / 1e3 - self.playback.playback_delay) > 0.008:
+            self.playback.set_playback_delay(p50 / 1e3)
+
     def _tts_worker(self) -> None:
         while True:
             item = self._tts_q.get()
@@ -207,6 +217,9 @@ class LiveApp:
                 elif self._speaking is not None:
                     self._emit(SpeechEvent("end", self._speaking, self._texts.pop(self._speaking, ""), video.t))
                     self._speaking = None
+            if self.auto_av_delay and video.t >= self._next_delay_check:
+                self._next_delay_check = video.t + 5.0
+                self._retune_av_delay()
         if self._listeners:
             self._emit(MotionEvent(motion))
             if video.t >= self._next_stats:
@@ -293,4 +306,5 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         note("recording", True, str(rec.path))
     app = LiveApp(engine, clock=clock, mixer=mixer, playback=playback, mic=mic, sinks=sinks, notes=notes,
                   tts_engine=a.tts_engine)
+    app.auto_av_delay = a.av_delay is None
     return app

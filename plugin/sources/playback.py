@@ -117,6 +117,14 @@ class PlaybackSource:
         if self._player is not None:
             self._player.clear()
 
+    def set_playback_delay(self, delay: float) -> None:
+        """Move the A/V delay (seconds). Call while nothing is playing: the change is made by
+        adding or removing silence in the speaker's queue."""
+        delay = max(0.0, float(delay))
+        change, self.playback_delay = delay - self.playback_delay, delay
+        if self._player is not None:
+            self._player.shift(change)
+
     def pending_seconds(self) -> float:
         with self._lock:
             return self._queued / self.rate
@@ -206,6 +214,16 @@ class _Player:
             cap = int((self.source.playback_delay + 2.0) * self.source.rate)
             while self._n > cap and len(self._fifo) > 1:  # device stalled: never grow without bound
                 self._n -= self._fifo.popleft().size
+
+    def shift(self, seconds: float) -> None:
+        """Lengthen or shorten the queued silence by ``seconds`` (only when all queued audio is silent)."""
+        with self._lock:
+            if any(np.any(x) for x in self._fifo):
+                return
+            n = max(0, self._n + int(round(seconds * self.source.rate)))
+            self._fifo.clear()
+            self._fifo.append(np.zeros(n, np.float32))
+            self._n = n
 
     def clear(self) -> None:
         # Keep the delay's worth of silence so the sync is unchanged after the interrupt.
