@@ -89,7 +89,7 @@ class FaceGeometry:
         n = len(c)
         self.n = n
         c = self.c
-        iu, il = np.array(LIP_INNER_UPPER), np.array(LIP_INNER_LOWER)
+        iu = np.array(LIP_INNER_UPPER)
         # The seam: midway between inner upper and inner lower lip, as a function of x.
         xs_u, ys_u = c[iu, 0], c[iu, 1]
         lower = np.concatenate([[78], LIP_INNER_LOWER, [308]])

@@ -3,8 +3,9 @@
 A warp would squash the iris and lashes into a smear when the lid comes down (FACTS.md), so the
 warp leaves the eye opening alone for blinks, squints and gaze, and this layer paints, in a small
 region per eye: the eyeball (sclera with the iris inpainted away, then the iris sprite at its new
-place), clipped by the target lids; lid skin over what the lids now cover; a lash line on the new
-lid edge. Trade-off: the lid is a flat skin colour with a shaded edge, not a textured lid.
+place), clipped by the target lids; then the lids slide over it: the photo's own skin above the
+lid, lashes included, is stretched down to the new lid line. Trade-off: a fully closed lid is
+skin stretched about twice, a little smoother than real lid skin.
 """
 
 from __future__ import annotations
@@ -38,10 +39,6 @@ class _Eye:
     gaze_idx: np.ndarray  # channels that move the iris
     iris_sprite: np.ndarray  # premultiplied float32 RGBA, centre at (r, r)
     iris_r: int
-    upper_skin: np.ndarray  # (3,) float32
-    lower_skin: np.ndarray
-    lash: np.ndarray
-    lash_px: int
 
 
 @dataclass
@@ -49,6 +46,8 @@ class EyeLayer:
     eyes: list[_Eye]
     sclera: np.ndarray  # the base picture with both irises inpainted away
     face_px: float
+    lid_band_up: float  # px of skin above the upper lid that slides down with it
+    lid_band_lo: float
 
     @classmethod
     def build(cls, base: np.ndarray, pts: np.ndarray, neutral: np.ndarray, frame: FaceFrame,
@@ -87,18 +86,12 @@ class EyeLayer:
             dist = np.sqrt((xx - ri) ** 2 + (yy - ri) ** 2)
             alpha = np.clip(r + 0.5 - dist, 0, 1).astype(np.float32)
             spr = np.dstack([sprite.astype(np.float32) * alpha[..., None], alpha])
-            # Colours: lid skin just above the upper lid and below the lower lid, lashes on the lid.
-            up = pts[list(EYE_UPPER[side]), :2]
-            lo = pts[list(EYE_LOWER[side]), :2]
-            upper_skin = _sample(base, [up[1:-1] + (0, -k * f) for k in (0.045, 0.06, 0.075)], "bright")
-            lower_skin = _sample(base, [lo[1:-1] + (0, k * f) for k in (0.03, 0.045)], "bright")
-            lash = _sample(base, [up + (0, k * f) for k in (0.0, 0.005, 0.01)], "dark")
             names = [f"eyeBlink{side}", f"eyeSquint{side}", f"cheekSquint{side}"]
             gaze = [f"eyeLook{d}{side}" for d in ("In", "Out", "Up", "Down")]
             idx = np.array([bases.index(c) for c in names + gaze if c in bases.channels])
             gidx = np.array([bases.index(c) for c in gaze if c in bases.channels])
-            eyes.append(_Eye(side, idx, gidx, spr, ri, upper_skin, lower_skin, lash, max(1, int(round(0.012 * f)))))
-        return cls(eyes, sclera, float(f))
+            eyes.append(_Eye(side, idx, gidx, spr, ri))
+        return cls(eyes, sclera, float(f), 0.05 * f, 0.035 * f)
 
     def draw(self, out: np.ndarray, pts: dict, warp_pts: dict, weights: np.ndarray,
              source_map: np.ndarray, roi: tuple[int, int, int, int]) -> int:
@@ -135,54 +128,40 @@ class EyeLayer:
                                      borderMode=cv2.BORDER_CONSTANT)
                 ball = ball * (1 - spr[..., 3:]) + spr[..., :3]
                 cur = cur * (1 - m_t[..., None]) + ball * m_t[..., None]
-            # Lids: skin over what the warped opening showed and the target opening hides. The
-            # warped upper lid is raised by a lash width so the photo's own lashes are covered.
+            # Lids: the skin above the lid (with its lashes at the bottom) slides down over the
+            # eyeball: the band from a fixed line above the lid to the warped lid is stretched
+            # to reach the target lid. The lower lid rises the same way. Lashes travel with
+            # the lid, the iris is covered, not squashed, and the brow stays put.
             n_up = len(EYE_UPPER[eye.side]) + 2
-            closing = float(np.mean(target[1:n_up - 1, 1] - warped[1:n_up - 1, 1]))
-            if closing > 0.3 or np.any(target[n_up:, 1] < warped[n_up:, 1] - 0.3):
-                lifted = warped.copy()
-                lifted[1:n_up - 1, 1] -= min(closing, 1.5 * eye.lash_px)
-                m_w = _poly_mask(shape, lifted - origin).astype(np.float32) * (1 / 255)
-                # grow the covered area by a pixel so the photo's own lid margins do not ring it
-                m_w = cv2.dilate(m_w, np.ones((3, 3), np.uint8))
-                skin = cv2.GaussianBlur(np.clip(m_w - m_t, 0, 1), (3, 3), 0)
-                xs = np.arange(shape[1], dtype=np.float32) + x0
-                tu = target[:n_up]
-                tl = np.vstack([target[:1], target[n_up:][::-1], target[n_up - 1:n_up]])
-                o_u, o_l = np.argsort(tu[:, 0]), np.argsort(tl[:, 0])
-                mid = (np.interp(xs, tu[o_u, 0], tu[o_u, 1]) + np.interp(xs, tl[o_l, 0], tl[o_l, 1])) / 2 - y0
+            xs = np.arange(x0, x1, dtype=np.float32)
+            tu, wu = target[:n_up], warped[:n_up]
+            tl = np.vstack([target[:1], target[n_up:][::-1], target[n_up - 1:n_up]])
+            wl = np.vstack([warped[:1], warped[n_up:][::-1], warped[n_up - 1:n_up]])
+
+            def curve(pts: np.ndarray) -> np.ndarray:
+                o = np.argsort(pts[:, 0])
+                return np.interp(xs, pts[o, 0], pts[o, 1]).astype(np.float32) - y0
+
+            t_up, w_up, t_lo, w_lo = curve(tu), curve(wu), curve(tl), curve(wl)
+            span = (xs >= min(tu[:, 0].min(), wu[:, 0].min())) & (xs <= max(tu[:, 0].max(), wu[:, 0].max()))
+            down = np.where(span, np.maximum(t_up - w_up, 0.0), 0.0)
+            up = np.where(span, np.maximum(w_lo - t_lo, 0.0), 0.0)
+            if down.max() > 0.3 or up.max() > 0.3:
                 ys = np.arange(shape[0], dtype=np.float32)[:, None]
-                is_up = (ys < mid[None, :])[..., None]
-                colour = np.where(is_up, eye.upper_skin, eye.lower_skin)
-                # a soft shadow just above the new lid edge
-                edge = np.clip(1 - np.abs(ys - (mid[None, :] - 0.5)) / max(2.0, 0.02 * self.face_px), 0, 1)
-                colour = colour * (1 - 0.12 * edge[..., None])
-                cur = cur * (1 - skin[..., None]) + colour * skin[..., None]
-                region[:] = (cur + 0.5).astype(np.uint8)
-                if closing > 0.5:
-                    line = np.round((target[:n_up] - origin) * 16).astype(np.int32)
-                    col = tuple(float(c) for c in eye.lash)
-                    lashes = region.copy()
-                    cv2.polylines(lashes, [line], False, col, eye.lash_px, cv2.LINE_AA, 4)
-                    cv2.addWeighted(lashes, 0.75, region, 0.25, 0.0, dst=region)
-            else:
-                region[:] = (cur + 0.5).astype(np.uint8)
+                b_up = w_up - self.lid_band_up
+                b_lo = w_lo + self.lid_band_lo
+                map_y = np.broadcast_to(ys, shape).copy()
+                # upper lid: [b_up, t_up] <- [b_up, w_up]
+                k = (w_up - b_up) / np.maximum(t_up - b_up, 1e-3)
+                sel = (ys >= b_up) & (ys <= t_up) & (down > 0.3)
+                map_y = np.where(sel, b_up + (ys - b_up) * k, map_y)
+                # lower lid: [t_lo, b_lo] <- [w_lo, b_lo]
+                k = (b_lo - w_lo) / np.maximum(b_lo - t_lo, 1e-3)
+                sel = (ys >= t_lo) & (ys <= b_lo) & (up > 0.3)
+                map_y = np.where(sel, b_lo - (b_lo - ys) * k, map_y).astype(np.float32)
+                map_x = np.broadcast_to(np.arange(shape[1], dtype=np.float32)[None, :], shape)
+                cur = cv2.remap(cur, np.ascontiguousarray(map_x), map_y, cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+            region[:] = (cur + 0.5).astype(np.uint8)
             drawn += 1
         return drawn
-
-
-def _sample(image: np.ndarray, point_sets: list[np.ndarray], how: str) -> np.ndarray:
-    pts = np.vstack(point_sets)
-    h, w = image.shape[:2]
-    xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
-    yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
-    px = image[yi, xi].astype(np.float32)
-    if how == "bright":  # lid skin: skip crease shadows and lashes
-        lum = px.mean(1)
-        keep = (lum >= np.percentile(lum, 30)) & (lum <= np.percentile(lum, 80))
-        return px[keep].mean(0) * 0.96
-    if how == "dark":
-        lum = px.mean(1)
-        px = px[lum <= np.percentile(lum, 30)]
-        return px.mean(0) * 0.85
-    return np.median(px, 0)

@@ -172,8 +172,10 @@ def _over(front: np.ndarray, back: np.ndarray) -> np.ndarray:
 
 def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray, f: float) -> np.ndarray:
     """A tongue resting behind the lower teeth: a shaded ellipse that rides on the jaw."""
-    rgb = np.clip(lip_rgb * np.array([0.8, 0.5, 0.5]), 0, 255).astype(np.float32)
-    cy = bot[None, :] - 0.01 * f
+    # Kept dark and low: a bright, lip-coloured tongue reads as a lower lip (to people and to
+    # landmark models alike).
+    rgb = np.clip(lip_rgb * np.array([0.5, 0.3, 0.3]), 0, 255).astype(np.float32)
+    cy = bot[None, :] + 0.02 * f
     cx = float(np.mean(xs[0]))
     d = ((xs - cx) / (0.17 * f)) ** 2 + ((ys - cy) / (0.07 * f)) ** 2
     a = np.clip((1.0 - d) * 5, 0, 1)
