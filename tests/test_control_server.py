@@ -26,9 +26,9 @@ TOKEN = "test-token-0123456789abcdef"
 
 
 @contextlib.contextmanager
-def running(**config):
+def running(seconds_per_char=0.06, **config):
     clock = MonotonicClock()
-    engine = SimEngine(clock=clock, fps=30)
+    engine = SimEngine(clock=clock, fps=30, seconds_per_char=seconds_per_char)
     loop_thread = threading.Thread(target=lambda: asyncio.run(engine.run()), daemon=True)
     loop_thread.start()
     server = ControlServer(engine, token=TOKEN, clock=clock, config=ServerConfig(port=0, **config))

@@ -24,8 +24,10 @@ SECONDS_PER_CHAR = 0.06
 class SimEngine:
     """EngineControl with a frame loop at ``fps``: run() paces frames on the clock until stop()."""
 
-    def __init__(self, *, clock: Clock, fps: float = 30.0, render: Callable[[MotionFrame], object] | None = None) -> None:
+    def __init__(self, *, clock: Clock, fps: float = 30.0, render: Callable[[MotionFrame], object] | None = None,
+                 seconds_per_char: float = SECONDS_PER_CHAR) -> None:
         self.clock, self.fps = clock, float(fps)
+        self.seconds_per_char = seconds_per_char
         self.mixer = ControlMixer(clock=clock)
         self._render = render
         self._lock = threading.Lock()
@@ -47,7 +49,7 @@ class SimEngine:
     def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None) -> str:
         sid = f"s{next(self._ids)}"
         with self._lock:
-            self._queue.append((sid, text, max(0.2, len(text) * SECONDS_PER_CHAR)))
+            self._queue.append((sid, text, max(0.2, len(text) * self.seconds_per_char)))
             self.said.append((text, emotion, voice))
         return sid
 
