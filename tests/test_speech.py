@@ -1,7 +1,5 @@
 """Speech engines report phone timings that match their audio; forced alignment agrees with them."""
 
-import difflib
-
 import numpy as np
 import pytest
 
@@ -9,6 +7,7 @@ from marionette.core.speech import (
     ARPABET, ENGINES, AlignmentError, EngineUnavailableError, available_engines, force_align, list_voices,
     normalise_transcript, phoneset, synthesize,
 )
+from marionette.core.speech.agreement import onset_differences
 from marionette.core.types import AudioChunk
 
 TEXT = "My mother made a big pot of bean soup for lunch."
@@ -19,13 +18,6 @@ ONSET_TOLERANCE = {"espeak": 0.025, "flite": 0.025, "festival": 0.025, "piper": 
 
 def _engine_param(name):
     return pytest.param(name, marks=pytest.mark.skipif(AVAILABLE[name] is not None, reason=str(AVAILABLE[name])))
-
-
-def _onset_diffs(a, b):
-    A = [p for p in a if p.symbol != "SIL"]
-    B = [p for p in b if p.symbol != "SIL"]
-    sm = difflib.SequenceMatcher(a=[p.symbol for p in A], b=[p.symbol for p in B], autojunk=False)
-    return np.array([A[m.a + k].start - B[m.b + k].start for m in sm.get_matching_blocks() for k in range(m.size)])
 
 
 def test_phone_tables_map_to_arpabet_only():
@@ -72,7 +64,7 @@ def test_engine_timings_match_audio_and_alignment(engine):
     if sil:
         assert np.median(vowels) > 5 * max(np.median(sil), 1e-4)
     # The aligner, from the audio alone plus the words, finds the same onsets.
-    diffs = _onset_diffs(phones, force_align(audio, TEXT))
+    diffs = onset_differences(phones, force_align(audio, TEXT))
     assert len(diffs) >= 0.85 * len([p for p in phones if p.symbol != "SIL"])
     assert np.median(np.abs(diffs)) < ONSET_TOLERANCE[engine]
 
