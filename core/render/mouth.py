@@ -107,7 +107,7 @@ class MouthLayer:
             upper = np.dstack([up_rgb * a_up[..., None], a_up])
             lower = _over(np.dstack([lo_rgb * a_lo[..., None], a_lo]), tongue)
         else:
-            upper, lower = _synth_teeth(crop, lips, xs, ys, u, top, bot, f)
+            upper, lower = _synth_teeth(crop, lips, lip_rgb, xs, ys, u, top, bot, f)
             lower = _over(lower, tongue)
         idx = np.array([i for i, c in enumerate(bases.channels) if c in MOUTH_CHANNELS])
         jaw = np.zeros((len(bases.channels), 3), np.float32)
@@ -183,29 +183,37 @@ def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray
     return np.dstack([rgb[None, None, :] * (shade * a)[..., None], a]).astype(np.float32)
 
 
-def _synth_teeth(crop, lips, xs, ys, u, top, bot, f):
-    """Upper and lower teeth for a portrait whose mouth is closed, as premultiplied RGBA sprites."""
+def _synth_teeth(crop, lips, lip_rgb, xs, ys, u, top, bot, f):
+    """Gums, upper and lower teeth for a portrait whose mouth is closed (premultiplied RGBA).
+
+    Proportions in face widths: upper incisors show about 0.045 below a relaxed upper lip,
+    lower teeth hide behind the lower lip until it drops; gums fill above the teeth, so a lip
+    that lifts shows gum, not a hole."""
     skin = crop[lips < 0.01].reshape(-1, 3)
-    bright = float(np.clip(np.median(skin.mean(1)) / 160.0, 0.8, 1.0)) if len(skin) else 1.0
-    tooth_rgb = np.array([242, 232, 205], np.float32) * bright
+    bright = float(np.clip(np.median(skin.max(1)) / 170.0, 0.85, 1.05)) if len(skin) else 1.0
+    tooth_rgb = np.array([238, 228, 204], np.float32) * bright
+    gum_rgb = np.clip(lip_rgb * np.array([1.05, 0.8, 0.8]), 0, 255).astype(np.float32)
     au = np.abs(u)
     # Tooth boundaries across the arch (incisors, laterals, canines, premolars), as fractions
-    # of the half mouth width; gaps between teeth are a little darker.
+    # of the half mouth width; the gaps between teeth are a little darker.
     edges = np.array([0.0, 0.2, 0.36, 0.52, 0.68, 0.84])
-    gap = np.min(np.abs(au[..., None] - edges[None, None, :]), -1) * f
-    gap_shade = 1.0 - 0.3 * np.exp(-(gap / 0.8) ** 2)
-    depth = 1.0 - 0.4 * au ** 2  # teeth recede into shadow towards the corners
-    # Upper teeth hang from behind the upper lip; shorter towards the corners.
-    h_up = (0.075 - 0.035 * au ** 1.5) * f
-    start = top[None, :] - 0.03 * f
-    a_up = np.clip((start + 0.03 * f + h_up - ys) / 1.5, 0, 1) * (ys >= start) * (au <= 1.0)
-    vert = 1.0 - 0.15 * np.clip((ys - top[None, :]) / np.maximum(h_up, 1), 0, 1)
-    rgb_up = tooth_rgb * (depth * gap_shade * vert)[..., None]
-    upper = np.dstack([rgb_up * a_up[..., None], a_up])
-    # Lower teeth stand on the lower lip, mostly hidden behind it.
-    h_lo = (0.045 - 0.025 * au ** 1.5) * f
-    end = bot[None, :] + 0.03 * f
-    a_lo = np.clip((ys - (end - 0.03 * f - h_lo)) / 1.5, 0, 1) * (ys <= end) * (au <= 0.9)
+    gap = np.min(np.abs(au[..., None] - edges[None, None, :]), -1) * (f / 2)
+    gap_shade = 1.0 - 0.18 * np.exp(-(gap / 0.7) ** 2)
+    depth = 1.0 - 0.45 * au ** 2  # teeth recede into shadow towards the corners
+    t = top[None, :]
+    edge_up = t + (0.045 - 0.02 * au ** 1.5) * f  # the biting edge
+    root = t - 0.02 * f  # where the teeth meet the gum, hidden behind a relaxed lip
+    a_teeth = np.clip((edge_up - ys) / 1.2, 0, 1) * np.clip((ys - root) / 1.5 + 1, 0, 1) * (au <= 1.0)
+    a_gum = np.clip((ys - (t - 0.1 * f)) / 2.0, 0, 1) * (ys < root + 1) * (au <= 1.05)
+    vert = 1.0 - 0.12 * np.clip((edge_up - ys) / (0.05 * f), 0, 1)  # lighter at the edge
+    rgb_t = tooth_rgb * (depth * gap_shade * vert)[..., None]
+    rgb_g = gum_rgb * (0.8 + 0.2 * depth)[..., None]
+    rgb_up = rgb_t * a_teeth[..., None] + rgb_g * ((1 - a_teeth) * a_gum)[..., None]
+    a_up = a_teeth + (1 - a_teeth) * a_gum
+    upper = np.dstack([rgb_up, a_up])
+    # Lower teeth: the biting edge just under the lower lip line, so they show when it drops.
+    edge_lo = bot[None, :] - 0.012 * f
+    a_lo = np.clip((ys - edge_lo) / 1.2, 0, 1) * (ys <= bot[None, :] + 0.08 * f) * (au <= 0.9)
     rgb_lo = tooth_rgb * 0.8 * (depth * gap_shade)[..., None]
     lower = np.dstack([rgb_lo * a_lo[..., None], a_lo])
     return upper.astype(np.float32), lower.astype(np.float32)
