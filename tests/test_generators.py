@@ -133,3 +133,27 @@ def test_render_with_audio_muxes_a_lip_synced_mp4(speech, tmp_path):
         frames = sum(1 for _ in c.decode(video=0))
     assert kinds == ["audio", "video"]
     assert frames == int(np.ceil(1.2 * 30 - 1e-6))
+
+
+@pytest.mark.parametrize("name", ["envelope", "teacher"])
+def test_long_stream_keeps_bounded_history_and_still_equals_offline(speech, name):
+    from marionette.core.audio import concat_features
+    from marionette.core.types import Phoneme
+
+    audio, phones, feats = speech
+    reps = 4  # about 11 s: well past the teacher's 2.8 s of prosody history
+    n = len(feats)
+    long = concat_features([AudioFeatures(feats.mel, feats.loudness, feats.f0, feats.vad, 100.0, k * n / 100)
+                            for k in range(reps)])
+    long_phones = [Phoneme(p.symbol, p.start + k * n / 100, p.end + k * n / 100) for k in range(reps) for p in phones]
+    g = get_generator(name, fps=30, seed=9)
+    g.set_phonemes(long_phones)
+    offline = np.stack([f.to_vector() for f in g.push(long) + g.flush()])
+    g.set_phonemes(long_phones)
+    frames, buffered = [], []
+    for part in _chunks(long, 3):
+        frames += g.push(part)
+        buffered.append(len(g._buffered()))
+    frames += g.flush()
+    assert np.array_equal(np.stack([f.to_vector() for f in frames]), offline)
+    assert max(buffered) <= (g.history + g.lookahead) * 100 + 20  # memory does not grow with the stream

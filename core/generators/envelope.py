@@ -30,23 +30,28 @@ class EnvelopeGenerator(BufferedGenerator):
         super().__init__(fps)
 
     def _on_reset(self) -> None:
-        self._level: list[float] = []  # smoothed 0..1 level per feature frame
+        self._level = np.zeros(0)  # smoothed 0..1 level per buffered feature frame
+        self._level_start = 0  # segment feature index of self._level[0]
         self._state = 0.0
         self._life = Life(self._seed, self._life_config)
 
-    def _follow(self, loudness: np.ndarray) -> np.ndarray:
+    def _ingest(self, features: AudioFeatures, first_index: int) -> None:
         # Sequential on purpose: the same float operations in the same order whatever the chunking.
-        target = np.clip((np.asarray(loudness, np.float64) - FLOOR_DB) / RANGE_DB, 0.0, 1.0)
-        for x in target[len(self._level):].tolist():
-            k = ATTACK if x > self._state else RELEASE
-            self._state += k * (x - self._state)
-            self._level.append(self._state)
-        return np.asarray(self._level)
+        target = np.clip((np.asarray(features.loudness, np.float64) - FLOOR_DB) / RANGE_DB, 0.0, 1.0)
+        new = np.empty(target.size)
+        state = self._state
+        for i, x in enumerate(target.tolist()):
+            state += (ATTACK if x > state else RELEASE) * (x - state)
+            new[i] = state
+        self._state = state
+        # Keep only what frames not yet emitted can read (they look at most one frame back).
+        keep_from = max(0, int(np.floor(self._next / self.fps * 100.0)) - 2 - self._level_start)
+        self._level = np.concatenate([self._level[keep_from:], new])
+        self._level_start += keep_from
 
     def _values(self, times: np.ndarray, features: AudioFeatures) -> np.ndarray:
-        level = self._follow(features.loudness)
-        j = np.clip(np.floor(times * 100.0 + 1e-6).astype(np.int64), 0, len(level) - 1)
-        lv = level[j]
+        j = np.floor(times * 100.0 + 1e-6).astype(np.int64) - self._level_start
+        lv = self._level[np.clip(j, 0, self._level.size - 1)]
         out = np.tile(NEUTRAL_VECTOR, (times.size, 1)).astype(np.float32)
         for name, gain in MOUTH.items():
             out[:, CHANNEL_INDEX[name]] = gain * lv

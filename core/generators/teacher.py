@@ -22,7 +22,7 @@ class NeedsTranscriptError(InputError):
 
 class TeacherGenerator(BufferedGenerator):
     lookahead = prosody.LOOKAHEAD
-    _keep_phonemes = False  # phones belong to one utterance; the next one needs its own
+    history = prosody.HISTORY
 
     def __init__(self, fps: float = 30.0, seed: int = 0, emotion: Emotion | None = None,
                  config: TeacherConfig | None = None) -> None:

@@ -110,6 +110,8 @@ class Life:
         r = self.config.gaze_range
         while len(self._gaze_targets) < onsets.size:
             self._gaze_targets.append(tuple(self._gaze_rng.uniform(-r, r, 2) * (1.0, 0.6)))
+        if onsets.size == 0:
+            return np.zeros((times.size, 2))
         targets = np.asarray([(0.0, 0.0)] + self._gaze_targets)
         k = np.searchsorted(onsets, times, side="right")  # 0 = before the first shift
         prev = targets[np.maximum(k - 1, 0)]

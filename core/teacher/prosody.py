@@ -18,40 +18,43 @@ LOOKAHEAD = 0.08  # s of audio after a frame that its prosody reads
 LOCAL = 0.15  # s before the frame in the local window
 BASELINE = 2.5  # s of history for the speaker's level
 SMOOTH = 0.25  # s of averaging of the raw signals
+HISTORY = BASELINE + SMOOTH + 0.05  # s of features before a frame that it reads
 SPEECH_DB = -50.0  # frames louder than this count as speech
 VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
 
-def _window_mean(values: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Weighted mean of values[lo:hi] for each (lo, hi), via prefix sums (exact for any prefix of the data)."""
-    cv = np.concatenate([[0.0], np.cumsum(values * weights)])
-    cw = np.concatenate([[0.0], np.cumsum(weights)])
-    num = cv[hi] - cv[lo]
-    den = cw[hi] - cw[lo]
-    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan), den
+def _window_mean(values: np.ndarray, weights: np.ndarray, hi: np.ndarray, length: int) -> np.ndarray:
+    """Weighted mean of values[hi - length:hi] for each hi (indices before 0 count as absent).
+
+    Every window is summed on its own rather than as a difference of running sums, so the result
+    depends only on the frames inside it: a streaming buffer that has dropped old frames gives
+    exactly the numbers the whole recording gives."""
+    pad = np.zeros(length)
+    v = np.concatenate([pad, values * weights])
+    w = np.concatenate([pad, weights])
+    idx = np.clip(hi, 0, values.size)  # window [hi - length, hi) starts at padded index hi
+    num = np.lib.stride_tricks.sliding_window_view(v, length)[idx].sum(axis=1)
+    den = np.lib.stride_tricks.sliding_window_view(w, length)[idx].sum(axis=1)
+    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
 
 
 def _raw(times: np.ndarray, features: AudioFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unsmoothed (emphasis, rise, activity) at ``times``; windows end at t + LOOKAHEAD."""
-    n = len(features)
     rate = float(features.frame_rate)
     loud = np.asarray(features.loudness, np.float64)
     f0 = np.asarray(features.f0, np.float64)
     speech = (loud > SPEECH_DB).astype(np.float64)
     voiced = ((f0 > 0) & (speech > 0)).astype(np.float64)
     semis = 12 * np.log2(np.maximum(f0, 1.0) / 100.0)
-    pos = (times - features.t) * rate  # fractional feature index of each time
-
-    def upto(dt):  # one past the last feature frame centred at or before t + dt
-        return np.clip(np.floor(pos + dt * rate + 1e-6).astype(np.int64) + 1, 0, n)
-
-    hi = upto(LOOKAHEAD)
-    lo_local, lo_base, lo_act = upto(-LOCAL), upto(-BASELINE), upto(-0.5)
-    local_db, _ = _window_mean(loud, speech, lo_local, hi)
-    base_db, _ = _window_mean(loud, speech, lo_base, hi)
-    local_st, _ = _window_mean(semis, voiced, lo_local, hi)
-    base_st, _ = _window_mean(semis, voiced, lo_base, hi)
-    act, _ = _window_mean(speech, np.ones(n), lo_act, hi)
+    ahead = int(round(LOOKAHEAD * rate))
+    # One past the last frame a time may read: the frame at or before t, plus the lookahead.
+    hi = np.floor((times - features.t) * rate + 1e-6).astype(np.int64) + 1 + ahead
+    n_local, n_base, n_act = (int(round(x * rate)) + ahead for x in (LOCAL, BASELINE, 0.5))
+    local_db = _window_mean(loud, speech, hi, n_local)
+    base_db = _window_mean(loud, speech, hi, n_base)
+    local_st = _window_mean(semis, voiced, hi, n_local)
+    base_st = _window_mean(semis, voiced, hi, n_base)
+    act = _window_mean(speech, np.ones(loud.size), hi, n_act)
     emphasis = np.clip((np.nan_to_num(local_db - base_db, nan=0.0) - 1.0) / 7.0, 0.0, 1.0)
     rise = np.clip((np.nan_to_num(local_st - base_st, nan=0.0) - 0.5) / 4.0, 0.0, 1.0)
     return emphasis, rise, np.nan_to_num(act, nan=0.0)
