@@ -3,7 +3,7 @@
 Detection proposes faces; the mesh model runs on a 192-pixel crop turned so the eyes are level,
 then again on the crop its own first answer implies (mediapipe's tracking step), which steadies
 the points. Irises come from a 64-pixel crop per eye (the left eye mirrored: the model knows one
-side). Crops are cut from the full-resolution picture, so a face in a 24 MP photo keeps its detail.
+side), which also refines the 71 mesh points around each eye. Crops are cut from the full-resolution picture, so a face in a 24 MP photo keeps its detail.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from .geometry import Roi, crop, roi_from_points
 from .image import load_image
 from .landmarks import (
     LEFT_EYE_CORNERS,
+    LEFT_EYE_REGION,
     MIN_FACE_PX,
     N_MESH,
     RIGHT_EYE_CORNERS,
+    RIGHT_EYE_REGION,
     FaceBox,
     FaceIndexError,
     FaceLandmarks,
@@ -95,7 +97,8 @@ class FaceAnalyzer:
                 "use a larger photo or one where the face fills more of the frame"
             )
         mesh, _ = self._mesh_in(image, _roi_from_mesh(mesh))
-        points = np.concatenate([mesh, self._irises(image, mesh)])
+        irises, mesh = self._eyes(image, mesh)
+        points = np.concatenate([mesh, irises])
         return FaceLandmarks(points, box.bbox, float(box.score), (w, h))
 
     def track(self, image: np.ndarray, previous: FaceLandmarks) -> FaceLandmarks:
@@ -110,7 +113,8 @@ class FaceAnalyzer:
                 "call analyze() to detect it again"
             )
         mesh, presence = self._mesh_in(image, _roi_from_mesh(mesh))
-        points = np.concatenate([mesh, self._irises(image, mesh)])
+        irises, mesh = self._eyes(image, mesh)
+        points = np.concatenate([mesh, irises])
         lm = FaceLandmarks(points, (0.0, 0.0, 0.0, 0.0), presence, (w, h))
         return FaceLandmarks(points, lm.mesh_bbox, presence, (w, h))
 
@@ -126,12 +130,19 @@ class FaceAnalyzer:
         z = raw[:, 2] * (roi.side / n)
         return np.column_stack([xy, z]), _sigmoid(float(flag.ravel()[0]))
 
-    def _irises(self, image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-        """(10, 3): right iris centre + contour, then left. Depth is placed on the eye's mesh depth."""
+    def _eyes(self, image: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Iris points (10, 3): right centre + contour, then left; and the mesh with the 71
+        eye-region points of each eye (lids, their halos, brow underside) replaced by the iris
+        model's, which follows a closing lid much better than the mesh model (mediapipe's
+        iris pipeline does the same). Depth stays the mesh's: the iris model's is crop-relative."""
         n = self._iris.input_size[0]
-        out = []
+        irises = []
+        refined = mesh.copy()
         # The model is trained on the subject's right eye (image left); the left eye is mirrored in.
-        for (outer, inner), mirror in ((RIGHT_EYE_CORNERS, False), (LEFT_EYE_CORNERS, True)):
+        for (outer, inner), mirror, region in (
+            (RIGHT_EYE_CORNERS, False, RIGHT_EYE_REGION),
+            (LEFT_EYE_CORNERS, True, LEFT_EYE_REGION),
+        ):
             a, b = (mesh[outer, :2], mesh[inner, :2]) if not mirror else (mesh[inner, :2], mesh[outer, :2])
             centre = 0.5 * (a + b)
             side = float(np.linalg.norm(b - a)) * IRIS_SCALE
@@ -141,12 +152,14 @@ class FaceAnalyzer:
                 patch = patch[:, ::-1]
             outs = self._iris.run((patch.astype(np.float32) * (2.0 / 255.0) - 1.0)[None])  # range -1..1
             iris = self._iris.output_named(outs, "output_iris").reshape(5, 3).astype(np.float64)
+            eye = self._iris.output_named(outs, "output_eyes_contours_and_brows").reshape(71, 3).astype(np.float64)
             if mirror:
                 iris[:, 0] = n - iris[:, 0]
-            xy = roi.to_image(iris, n)
+                eye[:, 0] = n - eye[:, 0]
             z = mesh[[outer, inner], 2].mean() + (iris[:, 2] - iris[0, 2]) * (side / n)
-            out.append(np.column_stack([xy, z]))
-        return np.concatenate(out)
+            irises.append(np.column_stack([roi.to_image(iris, n), z]))
+            refined[list(region), :2] = roi.to_image(eye, n)
+        return np.concatenate(irises), refined
 
 
 def _roi_from_box(box: FaceBox) -> Roi:

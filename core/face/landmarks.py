@@ -30,6 +30,21 @@ RIGHT_EYE_UPPER = (246, 161, 160, 159, 158, 157, 173)
 RIGHT_EYE_LOWER = (7, 163, 144, 145, 153, 154, 155)
 LEFT_EYE_UPPER = (466, 388, 387, 386, 385, 384, 398)
 LEFT_EYE_LOWER = (249, 390, 373, 374, 380, 381, 382)
+# The mesh points the iris model's 71-point eye output stands for, in its output order: lower
+# lid (corner to corner), upper lid, then four halos of skin around the eye and the brow's
+# underside. The left list mirrors the right one (matched across the face's midline).
+RIGHT_EYE_REGION = (
+    33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173,
+    130, 25, 110, 24, 23, 22, 26, 112, 243, 247, 30, 29, 27, 28, 56, 190,
+    226, 31, 228, 229, 230, 231, 232, 233, 244, 113, 225, 224, 223, 222, 221, 189,
+    35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128, 245, 156, 70, 63, 105, 66, 107, 55, 193,
+)
+LEFT_EYE_REGION = (
+    263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
+    359, 255, 339, 254, 253, 252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414,
+    446, 261, 448, 449, 450, 451, 452, 453, 464, 342, 445, 444, 443, 442, 441, 413,
+    265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417,
+)
 MOUTH_CORNERS = (61, 291)  # subject's right, left
 UPPER_LIP_INNER = 13
 LOWER_LIP_INNER = 14
