@@ -13,6 +13,8 @@ want_test=0
 # flite, festival (+ its kal voice) are the other phone-timed voices of core/speech.
 # libportaudio2 + libasound2-plugins: microphone/speaker through sounddevice (ALSA, PulseAudio, PipeWire).
 apt_pkgs=(ffmpeg espeak-ng flite festival festvox-kallpc16k libportaudio2 libasound2-plugins)
+# Real recorded speech with transcripts (CC-BY-SA-3.0) for `corpus build` and `eval lipsync`.
+apt_pkgs+=(asterisk-core-sounds-en-g722 asterisk-core-sounds-en)
 if [[ $want_test == 1 ]]; then
     # A real OBS (headless under Xvfb) and a real browser for the OBS and control-panel tests.
     apt_pkgs+=(obs-studio xvfb xauth libgl1-mesa-dri fonts-dejavu-core chromium)

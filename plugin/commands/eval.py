@@ -1,0 +1,49 @@
+"""`marionette eval NAME ...`: evaluations with fixed, documented yardsticks, one subcommand each.
+
+Each evaluation is a (register, run) pair in EVALUATIONS; adding one (e.g. `eval control`) is a
+function that adds its arguments and a line in the table. Heavy imports happen inside run.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def _lipsync_args(p) -> None:
+    p.add_argument("--generator", default="envelope", help="generator to judge (envelope, teacher, diffusion)")
+    p.add_argument("--split", default="heldout-real", choices=("heldout-real", "heldout-tts"),
+                   help="held-out recorded speech (default) or held-out TTS voices")
+    p.add_argument("--fps", type=float, default=30.0, help="generator frame rate (default 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances (quick look)")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+
+
+def _lipsync_run(args) -> int:
+    from ...core.corpus.lipsync import evaluate
+
+    r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"lipsync {r['generator']} on {r['split']} ({r['n_utterances']} utterances, {r['minutes']} min"
+          f"{', text given' if r['text_given'] else ''}):")
+    for k in ("jaw_open_r", "bilabial_recall", "bilabial_precision", "rounded_recall", "offset_ms", "mouth_mae"):
+        print(f"  {k:20s} {r[k]}")
+    return 0
+
+
+# name -> (help, add_arguments, run)
+EVALUATIONS = {
+    "lipsync": ("a generator's mouth against force-aligned ground truth on held-out speech", _lipsync_args, _lipsync_run),
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate generators and controls against fixed yardsticks")
+    sub = p.add_subparsers(dest="eval_command", metavar="EVALUATION")
+    for name, (help_text, add_args, run) in EVALUATIONS.items():
+        e = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(e)
+        e.set_defaults(func=run)
+    p.set_defaults(func=lambda args: p.print_help() or 0)

@@ -1,0 +1,111 @@
+"""The corpus builder: real engines and real recordings in, deterministic held-out-clean shards out."""
+
+import json
+import random
+import shutil
+
+import numpy as np
+import pytest
+
+from marionette.core.corpus import augment, real
+from marionette.core.corpus.build import HELDOUT_VOICES, BuildConfig, build
+from marionette.core.corpus.shards import load_corpus
+from marionette.core.corpus.text import sentence, sentences
+from marionette.core.errors import InputError
+
+needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("flite") is None,
+                               reason="espeak-ng and flite are needed (scripts/setup.sh)")
+
+
+def test_sentences_are_varied_deterministic_and_cover_key_phones():
+    a, b = sentences(300, 5), sentences(300, 5)
+    assert a == b and sentences(300, 6) != a
+    assert len(set(a)) > 290
+    text = " ".join(a).lower()
+    for sound in ("m", "b", "p", "f", "v", "oo", "w", "th"):
+        assert text.count(sound) > 30, sound
+    assert sentence(random.Random(1)) == sentence(random.Random(1))
+
+
+def _voice(rng_seed=0):
+    """Broadband bursts (aperiodic, so a cross-correlation has one clear peak)."""
+    from scipy.signal import lfilter
+
+    t = np.arange(16000 * 2) / 16000
+    env = (np.sin(2 * np.pi * 2 * t) > 0).astype(np.float32)
+    x = lfilter([1.0], [1, -1.3, 0.6], np.random.default_rng(rng_seed).standard_normal(t.size))
+    return (0.05 * x * env).astype(np.float32)
+
+
+@pytest.mark.parametrize("recipe", [
+    augment.Recipe(reverb_rt60=0.6, reverb_drr_db=0.0),
+    augment.Recipe(noise="babble-like", snr_db=10.0),
+    augment.Recipe(band="telephone"),
+    augment.Recipe(codec="mp3", bitrate_kbps=16),
+    augment.Recipe(codec="opus", bitrate_kbps=12),
+])
+def test_augmentation_keeps_length_and_timing(recipe):
+    x = _voice()
+    y = augment.apply(x, recipe, np.random.default_rng(0))
+    assert y.shape == x.shape and y.dtype == np.float32 and np.all(np.isfinite(y))
+    assert abs(augment._delay(x, y)) <= 8  # within 0.5 ms: the motion target is timed on the clean audio
+    assert not np.allclose(x, y, atol=1e-3)
+    assert np.array_equal(y, augment.apply(x, recipe, np.random.default_rng(0)))
+
+
+def test_recipes_mix_effects_and_clean_audio():
+    rng = np.random.default_rng(0)
+    rs = [augment.draw_recipe(rng) for _ in range(400)]
+    clean = sum(1 for r in rs if set(r.to_dict()) <= {"gain_db"})
+    assert 0.1 < clean / 400 < 0.4
+    assert any(r.codec == "opus" for r in rs) and any(r.codec == "mp3" for r in rs)
+    assert any(r.band == "telephone" for r in rs) and any(r.reverb_rt60 for r in rs)
+
+
+@pytest.mark.slow
+@needs_tts
+def test_build_is_deterministic_and_splits_hold(tmp_path):
+    cfg = dict(hours=0.012, seed=3, workers=2, engines=("espeak", "flite"), progress=False, real_copies=2)
+    m1 = build(BuildConfig(out=tmp_path / "a", **cfg))
+    m2 = build(BuildConfig(out=tmp_path / "b", **cfg))
+    assert m1["failed"] == [] and m1["shards"] == m2["shards"]
+    for name in m1["shards"]["train"] + m1["shards"]["heldout"]:
+        with np.load(tmp_path / "a" / name) as za, np.load(tmp_path / "b" / name) as zb:
+            for key in za.files:
+                assert np.array_equal(za[key], zb[key]), (name, key)
+    assert 0.6 * 0.012 < m1["hours"] < 1.6 * 0.012
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["build_seconds"] > 0 and manifest["seed"] == 3
+    train = list(load_corpus(tmp_path / "a", "train"))
+    held = list(load_corpus(tmp_path / "a", "heldout"))
+    assert train and held
+    for u in train:
+        assert u.meta["split"] == "train"
+        if u.meta["source"] == "tts":
+            voice = u.meta["voice"]
+            assert voice not in HELDOUT_VOICES.get(u.meta["engine"], set())
+            assert voice.partition("+")[2] not in HELDOUT_VOICES["espeak"]["variants"]
+        else:
+            assert not real.is_heldout_clip(u.meta["clip"])
+        # Features at 100 Hz and motion at 25 fps cover the same audio.
+        assert abs(len(u.features) / 100 - len(u.motion) / 25) <= 0.05
+        assert u.motion.values.shape[1] == 58 and u.features.mel.shape[1] == 80
+        assert u.phonemes and u.phonemes[-1].end <= u.duration + 0.05
+    for u in held:
+        if u.meta["source"] == "real":
+            assert real.is_heldout_clip(u.meta["clip"])
+    # The teacher's mouth moves with the phones: jaw opens during speech in every utterance.
+    assert all(u.motion.channel("jawOpen").max() > 0.1 for u in train)
+    with pytest.raises(InputError, match="already holds shards"):
+        build(BuildConfig(out=tmp_path / "a", **cfg))
+
+
+@pytest.mark.skipif(real.available() is not None, reason=str(real.available()))
+def test_real_clips_have_transcripts_and_align():
+    clips = real.clips("all")
+    assert len(clips) > 500
+    held = [c for c in clips if c.heldout]
+    assert 0.1 < len(held) / len(clips) < 0.2
+    phones, duration = real.aligned(held[0])
+    assert phones and 0 < phones[-1].end <= duration + 0.02
+    assert {p.symbol for p in phones} - {"SIL"}
