@@ -39,6 +39,7 @@ class _Eye:
     gaze_idx: np.ndarray  # channels that move the iris
     iris_sprite: np.ndarray  # premultiplied float32 RGBA, centre at (r, r)
     iris_r: int
+    lid_skin: np.ndarray  # (3,) float32: the lid's skin tone, without crease shadow or lashes
 
 
 @dataclass
@@ -48,6 +49,7 @@ class EyeLayer:
     face_px: float
     lid_band_up: float  # px of skin above the upper lid that slides down with it
     lid_band_lo: float
+    lash_band: float  # px at the lid edge (lashes, lid margin) that move without stretching
 
     @classmethod
     def build(cls, base: np.ndarray, pts: np.ndarray, neutral: np.ndarray, frame: FaceFrame,
@@ -90,8 +92,15 @@ class EyeLayer:
             gaze = [f"eyeLook{d}{side}" for d in ("In", "Out", "Up", "Down")]
             idx = np.array([bases.index(c) for c in names + gaze if c in bases.channels])
             gidx = np.array([bases.index(c) for c in gaze if c in bases.channels])
-            eyes.append(_Eye(side, idx, gidx, spr, ri))
-        return cls(eyes, sclera, float(f), 0.05 * f, 0.035 * f)
+            up = pts[list(EYE_UPPER[side]), :2]
+            band = np.vstack([up + (0, -k * f) for k in (0.02, 0.03, 0.04, 0.05)])
+            xi = np.clip(np.round(band[:, 0]).astype(int), 0, w - 1)
+            yi = np.clip(np.round(band[:, 1]).astype(int), 0, h - 1)
+            px = base[yi, xi].astype(np.float32)
+            lum = px.mean(1)
+            skin = px[lum >= np.percentile(lum, 60)].mean(0)  # skip crease shadow and lashes
+            eyes.append(_Eye(side, idx, gidx, spr, ri, skin.astype(np.float32)))
+        return cls(eyes, sclera, float(f), 0.05 * f, 0.035 * f, 0.012 * f)
 
     def draw(self, out: np.ndarray, pts: dict, warp_pts: dict, weights: np.ndarray,
              source_map: np.ndarray, roi: tuple[int, int, int, int]) -> int:
@@ -151,17 +160,26 @@ class EyeLayer:
                 b_up = w_up - self.lid_band_up
                 b_lo = w_lo + self.lid_band_lo
                 map_y = np.broadcast_to(ys, shape).copy()
-                # upper lid: [b_up, t_up] <- [b_up, w_up]
-                k = (w_up - b_up) / np.maximum(t_up - b_up, 1e-3)
+                # upper lid: the lash band [w_up - lash, w_up] moves down intact to end at t_up;
+                # the skin above it, [b_up, w_up - lash], stretches to fill [b_up, t_up - lash].
+                lash = self.lash_band
+                k = (w_up - lash - b_up) / np.maximum(t_up - lash - b_up, 1e-3)
+                src = np.where(ys >= t_up - lash, ys - (t_up - w_up), b_up + (ys - b_up) * k)
                 sel = (ys >= b_up) & (ys <= t_up) & (down > 0.3)
-                map_y = np.where(sel, b_up + (ys - b_up) * k, map_y)
-                # lower lid: [t_lo, b_lo] <- [w_lo, b_lo]
-                k = (b_lo - w_lo) / np.maximum(b_lo - t_lo, 1e-3)
+                map_y = np.where(sel, src, map_y)
+                # lower lid, the same upside down
+                k = (b_lo - w_lo - lash) / np.maximum(b_lo - t_lo - lash, 1e-3)
+                src = np.where(ys <= t_lo + lash, ys + (w_lo - t_lo), b_lo - (b_lo - ys) * k)
                 sel = (ys >= t_lo) & (ys <= b_lo) & (up > 0.3)
-                map_y = np.where(sel, b_lo - (b_lo - ys) * k, map_y).astype(np.float32)
+                map_y = np.where(sel, src, map_y).astype(np.float32)
                 map_x = np.broadcast_to(np.arange(shape[1], dtype=np.float32)[None, :], shape)
                 cur = cv2.remap(cur, np.ascontiguousarray(map_x), map_y, cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
+                # Where the lid now covers the eye, the stretched crease reads as a second lid
+                # edge; even it out towards the lid skin tone, keeping some of its texture.
+                cover = ((ys >= w_up - 1) & (ys < t_up - self.lash_band) & (down > 0.3)).astype(np.float32)
+                cover = cv2.GaussianBlur(cover, (3, 3), 0)[..., None] * 0.6
+                cur = cur * (1 - cover) + eye.lid_skin * cover
             region[:] = (cur + 0.5).astype(np.uint8)
             drawn += 1
         return drawn
