@@ -7,6 +7,7 @@ Segment relation holds every phone with its end time, so timings are the engine'
 from __future__ import annotations
 
 import re
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -36,9 +37,14 @@ def _need() -> None:
 
 def voices(language: str = "en") -> list[str]:
     _need()
+    return list(_voices(language))
+
+
+@functools.lru_cache(maxsize=None)
+def _voices(language: str) -> tuple[str, ...]:
     out = subprocess.run(["festival", "-b", "(print (voice.list))"], capture_output=True, text=True).stdout
     names = re.findall(r"[A-Za-z0-9_]+", out)
-    return names if language.startswith("en") else []
+    return tuple(names) if language.startswith("en") else ()
 
 
 def _scheme_string(text: str) -> str:

@@ -6,6 +6,7 @@ Debian's flite package are compiled in, so `flite -lv` is the whole voice list.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -29,10 +30,15 @@ def available() -> str | None:
 
 def voices(language: str = "en") -> list[str]:
     _need()
+    return list(_voices(language))
+
+
+@functools.lru_cache(maxsize=None)
+def _voices(language: str) -> tuple[str, ...]:
     out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
     # awb_time is a limited-domain voice that can only say the time of day.
     names = [v for v in out.split(":", 1)[-1].split() if v != "awb_time"]
-    return names if language.startswith("en") else []
+    return tuple(names) if language.startswith("en") else ()
 
 
 def _need() -> None:
