@@ -312,6 +312,10 @@ def test_token_file_is_private_and_stable(tmp_path):
 def test_flood_is_rate_limited_and_does_not_stall_frames_or_others():
     with running(rate=50, burst=50) as (engine, server):
         flooder, calm = Client(server), Client(server)
+        # the machine may be busy with other work: compare with a quiet second, not with 30 fps
+        f, t = engine.frames, time.monotonic()
+        time.sleep(1.0)
+        quiet_fps = (engine.frames - f) / (time.monotonic() - t)
         frames0, t0 = engine.frames, time.monotonic()
         stop = threading.Event()
         answers = {"rate_limited": 0, "reply": 0, "closed": None}
@@ -343,7 +347,7 @@ def test_flood_is_rate_limited_and_does_not_stall_frames_or_others():
         fps = (engine.frames - frames0) / elapsed
         assert answers["rate_limited"] > 0  # the flood was refused at its own door
         assert answers["closed"] in (None, 1008)
-        assert max(latencies) < 0.5, latencies  # the other client still got answers
-        assert fps > 25, fps  # and the frame loop kept its pace
+        assert np.median(latencies) < 0.1 and max(latencies) < 1.0, latencies  # the other client still got answers
+        assert fps > 0.8 * quiet_fps, (fps, quiet_fps)  # and the frame loop kept its pace
         flooder.close()
         calm.close()

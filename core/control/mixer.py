@@ -91,6 +91,7 @@ class ControlMixer:
         self._off = Ramps(N_CHANNELS, 0.0)
         self._off_release = np.full(N_CHANNELS, np.inf)
         self._off_release_dur = np.zeros(N_CHANNELS)
+        self._next_release = math.inf  # earliest hold release: apply() skips the check until then
         self._emo = Ramps(N_CHANNELS, 0.0)
         self._emotion = Emotion("neutral", 1.0)
         self._gaze = Ramps(3, 0.0)  # x, y, weight
@@ -103,8 +104,10 @@ class ControlMixer:
     def _shift(self, dt: float) -> None:
         for r in (self._ov_w, self._ov_v, self._off, self._emo, self._gaze):
             r.t0 += dt
+            r.busy_until += dt
         self._ov_release += dt
         self._off_release += dt
+        self._next_release += dt
         for g in self._gestures:
             g.start += dt
             if g.fade_start is not None:
@@ -126,29 +129,31 @@ class ControlMixer:
         transition = _clamp("transition", _finite("transition", transition), 0.0, MAX_TRANSITION, clamps)
         if hold is not None:
             hold = _clamp("hold", _finite("hold", hold), 0.0, MAX_HOLD, clamps)
-        mask = np.zeros(N_CHANNELS, bool)
-        target = np.zeros(N_CHANNELS)
+        targets: list[tuple[int, float]] = []
         for name, value in values.items():
             i = CHANNEL_INDEX[check_channel(name)]
             v = _finite(name, value)
             lo, hi = (_LOW[i], _HIGH[i]) if mode == "set" else (-_SPAN[i], _SPAN[i])
-            target[i] = _clamp(name, v, float(lo), float(hi), clamps)
-            mask[i] = True
+            targets.append((i, _clamp(name, v, float(lo), float(hi), clamps)))
         with self._lock:
             now = self._now()
-            if mode == "set":
-                # A channel not yet overridden takes its value at once and only fades in its
-                # weight; one already overridden glides from its current value to the new one.
-                fresh = mask & (self._ov_w.at(now) <= 1e-6)
-                self._ov_v.retarget(fresh, target, now, 0.0)
-                self._ov_v.retarget(mask & ~fresh, target, now, transition)
-                self._ov_w.retarget(mask, 1.0, now, transition)
-                self._ov_release[mask] = np.inf if hold is None else now + transition + hold
-                self._ov_release_dur[mask] = transition
-            else:
-                self._off.retarget(mask, target, now, transition)
-                self._off_release[mask] = np.inf if hold is None else now + transition + hold
-                self._off_release_dur[mask] = transition
+            release = math.inf if hold is None else now + transition + hold
+            self._next_release = min(self._next_release, release)
+            # Per channel in plain Python: a command touches a handful of channels, and numpy's
+            # per-call overhead would dominate (this runs for every message of every client).
+            for i, v in targets:
+                if mode == "set":
+                    # A channel not yet overridden takes its value at once and only fades in its
+                    # weight; one already overridden glides from its current value to the new one.
+                    fresh = self._ov_w.value(i, now) <= 1e-6
+                    self._ov_v.retarget_one(i, v, now, transition, jump=fresh)
+                    self._ov_w.retarget_one(i, 1.0, now, transition)
+                    self._ov_release[i] = release
+                    self._ov_release_dur[i] = transition
+                else:
+                    self._off.retarget_one(i, v, now, transition)
+                    self._off_release[i] = release
+                    self._off_release_dur[i] = transition
             self.version += 1
         return clamps
 
@@ -323,19 +328,20 @@ class ControlMixer:
                 self._shift(t - prev)
             self._release_due(t)
             out = gen
-            if self._emotion_recipes:
+            if self._emotion_recipes and not self._emo.idle_zero(t):
                 out = out + self._emo.at(t)
-            gx, gy, gw = self._gaze.at(t)
+            gx, gy, gw = (0.0, 0.0, 0.0) if self._gaze.idle_zero(t) else self._gaze.at(t)
             if gw > 0.0:
                 eyes = np.array([max(gx, 0), max(gx, 0), max(-gx, 0), max(-gx, 0),
                                  max(gy, 0), max(gy, 0), max(-gy, 0), max(-gy, 0)])
                 out[_EYE_IDX] = (1.0 - gw) * out[_EYE_IDX] + gw * eyes
                 out[_YAW] += gw * GAZE_HEAD_YAW_DEG * gx
                 out[_PITCH] -= gw * GAZE_HEAD_PITCH_DEG * gy
-            w = self._ov_w.at(t)
-            if np.any(w > 0.0):
+            if not self._ov_w.idle_zero(t):
+                w = self._ov_w.at(t)
                 out = (1.0 - w) * out + w * self._ov_v.at(t)
-            out = out + self._off.at(t)
+            if not self._off.idle_zero(t):
+                out = out + self._off.at(t)
             if self._gestures:
                 self._gestures = [g for g in self._gestures if g.end > t]
                 for g in self._gestures:
@@ -347,6 +353,8 @@ class ControlMixer:
         return MotionFrame.from_vector(out.astype(np.float32), t=frame.t)
 
     def _release_due(self, t: float) -> None:
+        if t < self._next_release:
+            return
         due = self._ov_release <= t
         if due.any():
             self._ov_w.retarget(due, 0.0, self._ov_release, self._ov_release_dur)
@@ -355,3 +363,4 @@ class ControlMixer:
         if due.any():
             self._off.retarget(due, 0.0, self._off_release, self._off_release_dur)
             self._off_release[due] = np.inf
+        self._next_release = min(float(self._ov_release.min()), float(self._off_release.min()))
