@@ -9,6 +9,7 @@ lenient about range (numbers outside a field's range are clamped, and the reply 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import MISSING, dataclass, field
@@ -253,13 +254,14 @@ MESSAGES: dict[str, type[Message]] = {
 ENVELOPE = ("id", "type", "v")
 
 
-def specs(cls: type[Message]) -> list[tuple[str, Spec, bool, Any]]:
+@functools.cache
+def specs(cls: type[Message]) -> tuple[tuple[str, Spec, bool, Any], ...]:
     """(name, spec, required, default) for each field of a message class."""
     out = []
     for fl in dataclasses.fields(cls):
         required = fl.default is MISSING and fl.default_factory is MISSING
         out.append((fl.name, fl.metadata["spec"], required, None if required else fl.default))
-    return out
+    return tuple(out)
 
 
 # --- parsing --------------------------------------------------------------------------------
