@@ -20,7 +20,7 @@ from .eyes import EyeLayer
 from .face_frame import HeadPose, to_canonical
 from .framing import crop_matrix, resample
 from .mouth import MouthLayer
-from .warp import GridWarp
+from .warp import GridLevel, GridWarp, feather_weights, grid_nodes
 
 # The pose range a single-photo warp shows without tearing (documented in the README and
 # reported by the CLI); the motion space itself is wider.
@@ -156,15 +156,12 @@ class PortraitRenderer:
         ctrl = np.vstack([mesh_px, ring_px, fixed_px, border])
         self._ctrl_src = ctrl.astype(np.float32)
         self._n_mesh, self._n_ring = len(mesh_px), len(ring_px)
-        self._disp = np.zeros((len(ctrl), 2), np.float32)
+        # Only mesh and head-ring controls ever move; the fixed anchors' columns of the
+        # operators are dropped below (their displacement is always zero): a smaller matmul.
+        self._disp = np.zeros((self._n_mesh + self._n_ring, 2), np.float32)
 
         # --- the lip seam: nodes below it follow a spline fitted without the upper lip, nodes
         # above it one fitted without the lower lip (a single spline cannot split a closed mouth).
-        gx = (np.arange(grid) + 0.5) * (rx1 - rx0) / grid - 0.5 + rx0
-        gy = (np.arange(grid) + 0.5) * (ry1 - ry0) / grid - 0.5 + ry0
-        nodes_px = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
-        nodes_c = frame.to_canonical(np.hstack([nodes_px, np.full((len(nodes_px), 1), frame.origin[2])]))
-        m_low = geo.jaw_at(nodes_c.astype(np.float64))
         jw = geo.jaw()
         near_mouth = np.zeros(len(ctrl), bool)
         lat = geo.lateral(0.12)
@@ -175,11 +172,31 @@ class PortraitRenderer:
         is_low[:nm] = jw[mesh] > 0.5
         use_upper = ~(near_mouth & is_low)
         use_lower = ~(near_mouth & ~is_low)
-        # taper: 1 inside the fixed ellipse, 0 at the roi border
-        ell = np.sqrt((nodes_c[:, 0] / 1.22) ** 2 + ((nodes_c[:, 1] - 0.12) / 1.4) ** 2)
-        taper = 1.0 - np.clip((ell - 1.0) / 0.12, 0.0, 1.0)
-        taper = taper * taper * (3 - 2 * taper)
-        self.warp = GridWarp.build(roi, grid, ctrl, unit, [(1.0 - m_low, use_upper), (m_low, use_lower)], taper)
+
+        def level(level_roi, grid, feather=None, taper=True) -> GridLevel:
+            nodes_px = grid_nodes(level_roi, grid).reshape(-1, 2) + level_roi[:2]
+            nodes_c = frame.to_canonical(np.hstack([nodes_px, np.full((len(nodes_px), 1), frame.origin[2])]))
+            m_low = geo.jaw_at(nodes_c.astype(np.float64))
+            tp = None
+            if taper:  # 1 inside the fixed ellipse, 0 at the roi border
+                ell = np.sqrt((nodes_c[:, 0] / 1.22) ** 2 + ((nodes_c[:, 1] - 0.12) / 1.4) ** 2)
+                tp = 1.0 - np.clip((ell - 1.0) / 0.12, 0.0, 1.0)
+                tp = tp * tp * (3 - 2 * tp)
+            return GridLevel.build(level_roi, grid, ctrl, unit,
+                                   [(1.0 - m_low, use_upper), (m_low, use_lower)], tp, feather)
+
+        # The fine level covers the face from brows to chin, where features move a few pixels.
+        core = frame.to_image(np.array([[-0.55, -0.45, 0], [0.55, -0.45, 0], [-0.55, 0.95, 0], [0.55, 0.95, 0]]))[:, :2]
+        fx0, fy0 = np.maximum(np.floor(core.min(0)).astype(int), (rx0, ry0))
+        fx1, fy1 = np.minimum(np.ceil(core.max(0)).astype(int), (rx1, ry1))
+        levels = [level(roi, max(16, (grid * 3) // 4))]
+        if fx1 - fx0 > 16 and fy1 - fy0 > 16:
+            levels.append(level((int(fx0), int(fy0), int(fx1), int(fy1)), grid,
+                                feather_weights(int(fx1 - fx0), int(fy1 - fy0), 0.12), taper=False))
+        moving = self._n_mesh + self._n_ring
+        for lvl in levels:
+            lvl.operator = np.ascontiguousarray(lvl.operator[:, :moving])
+        self.warp = GridWarp(levels)
 
         # --- layers
         self.mouth = MouthLayer.build(self.base, pts, neutral, frame, self.bases, geo)
