@@ -71,7 +71,7 @@ def test_frames_sit_on_the_grid_and_the_mouth_follows_the_audio(renderer, meter)
 
 def test_slow_and_broken_sinks_drop_and_recover_without_stalling_the_others(renderer):
     clock = FakeClock()
-    good, slow, flaky = RecordingFrameSink(), SlowSink(0.2), FlakySink(range(20, 40))
+    good, slow, flaky = RecordingFrameSink(), SlowSink(0.5), FlakySink(range(20, 40))
     eng = make_engine(renderer, clock, sinks=[good, slow, flaky])
     events: list[StatusEvent] = []
     eng.subscribe(events.append)
@@ -79,7 +79,7 @@ def test_slow_and_broken_sinks_drop_and_recover_without_stalling_the_others(rend
     assert stats.frames == 90 and stats.late_ticks == 0
     by = {s.name: s for s in stats.sinks} if stats.sinks else {}
     assert len(good.frames) + (by["recording"].dropped if by else 0) >= 85
-    assert len(slow.frames) < 40  # it could not keep up: it dropped frames ...
+    assert by["slow"].dropped > 0 and len(slow.frames) + by["slow"].dropped >= 85  # it dropped frames ...
     assert len(good.frames) > 2 * len(slow.frames)  # ... and did not hold the others back
     assert [e.level for e in events if e.component == "sink:flaky"] == ["error", "recovered"]
     assert events[0].retrying and "BrokenPipeError" in events[0].message

@@ -126,3 +126,130 @@ def test_run_from_virtual_microphone_mouth_follows_audio(pa, meter, tmp_path):
     print(f"microphone-to-frame latency over PulseAudio + MJPEG: p50 {np.percentile(lat, 50):.0f} ms, "
           f"p95 {np.percentile(lat, 95):.0f} ms, each {np.round(lat).tolist()}")
     assert np.percentile(lat, 95) < 250
+
+
+class SpeakerRecorder(threading.Thread):
+    """parec on the speaker's monitor; each sample gets a clock time from the least-delayed block."""
+
+    RATE = 16000
+
+    def __init__(self, env: dict) -> None:
+        super().__init__(daemon=True)
+        self.proc = subprocess.Popen(["parec", "-d", "speaker.monitor", "--format=s16le", f"--rate={self.RATE}",
+                                      "--channels=1", "--raw", "--latency-msec=10"], env=env, stdout=subprocess.PIPE)
+        self.blocks: list[tuple[float, bytes]] = []
+
+    def run(self) -> None:
+        while True:
+            data = self.proc.stdout.read1(640)
+            if not data:
+                return
+            self.blocks.append((time.monotonic(), data))
+
+    def stop(self) -> tuple[np.ndarray, float]:
+        """(samples, clock time of sample 0)."""
+        self.proc.terminate()
+        self.join(5)
+        pcm = np.frombuffer(b"".join(d for _, d in self.blocks), "<i2").astype(np.float32) / 32768
+        ends = np.cumsum([len(d) // 2 for _, d in self.blocks])
+        t0 = min(t - n / self.RATE for (t, _), n in zip(self.blocks, ends))
+        return pcm, t0
+
+
+@pytest.mark.slow
+def test_run_speaks_through_the_speaker_with_lips_in_sync(pa, meter, tmp_path):
+    port = free_port()
+    env = {**os.environ, **pa.env, "OPENBLAS_NUM_THREADS": "1"}
+    rec = SpeakerRecorder(env)
+    rec.start()
+    text = ("Hello there. My name is Marionette, and my lips move with my voice. "
+            "Papa bought a big blue map. Now we measure how well picture and sound agree.")
+    proc, lines = start_run(["--source", "tts", "--tts-engine", "espeak", "--say", text, "--no-virtualcam",
+                             "--no-control", "--no-panel", "--size", f"{SIZE}x{SIZE}", "--mjpeg-port", str(port),
+                             "--duration", "16", "--stats-every", "0"], env)
+    viewer = Viewer(f"http://127.0.0.1:{port}/stream.mjpg")
+    viewer.start()
+    proc.communicate(timeout=60)
+    viewer.join(10)
+    pcm, t0 = rec.stop()
+    joined = "\n".join(lines)
+    assert proc.returncode == 0, joined
+    assert "ok   speaker" in joined, joined
+    assert np.abs(pcm).max() > 0.1, "no speech reached the speaker"
+
+    times = np.array([t for t, _ in viewer.frames])
+    opening = np.array([meter(img) for _, img in viewer.frames])
+    r = SpeakerRecorder.RATE
+    rms = np.sqrt(np.convolve(pcm ** 2, np.ones(int(0.04 * r)) / int(0.04 * r), mode="same"))
+    speech = np.flatnonzero(rms > 0.02)
+    t_first, t_last = t0 + speech[0] / r, t0 + speech[-1] / r
+    sel = (times > t_first - 0.5) & (times < t_last + 0.5)
+    assert opening[sel].max() > 0.3, "the mouth never opened while speaking"
+
+    def loudness_at(ts: np.ndarray) -> np.ndarray:
+        idx = np.clip(((ts - t0) * r).astype(int), 0, rms.size - 1)
+        return rms[idx]
+
+    lags = np.arange(-0.5, 0.5001, 0.005)
+    corr = [np.corrcoef(opening[sel], loudness_at(times[sel] - lag))[0, 1] for lag in lags]
+    best = float(lags[int(np.argmax(corr))])
+    print(f"TTS A/V offset through PulseAudio (picture minus sound, + = picture late): {best * 1e3:+.0f} ms "
+          f"(correlation {max(corr):.2f})")
+    assert max(corr) > 0.4
+    assert abs(best) <= 0.06
+
+
+@pytest.mark.slow
+def test_microphone_vanishes_and_returns_while_frames_keep_coming(pa, meter):
+    import asyncio
+
+    from marionette.core.audio import StreamingFeatureExtractor
+    from marionette.core.clock import MonotonicClock
+    from marionette.core.engine import Engine
+    from marionette.core.generators import get_generator
+    from marionette.core.render.portrait import load_renderer
+    from marionette.plugin.sources import MicrophoneSource
+
+    pulse.reinit_portaudio()
+    clock = MonotonicClock()
+    renderer, _ = load_renderer(None, (SIZE, SIZE))
+    mic = MicrophoneSource(clock, device="pulse", retry_every=0.5)
+    eng = Engine(renderer=renderer, generator=get_generator("envelope", fps=30), clock=clock, fps=30,
+                 features=StreamingFeatureExtractor.load())
+    events = []
+    eng.subscribe(events.append)
+    eng.add_source(mic)
+    mic.start()
+    jaw: list[tuple[float, float]] = []
+    eng.on_frame(lambda v, m: jaw.append((v.t, m["jawOpen"])))
+    burst = np.concatenate([c.samples for c in tone_bursts(pulse.MIC_RATE, 1.5, [(0.2, 1.3)])])
+
+    async def script():
+        task = asyncio.create_task(eng.run(9.0))
+        await asyncio.sleep(1.0)
+        pa.feed_mic(burst)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(pa.kill)  # the microphone vanishes
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(pa.start)  # ... and comes back
+        await asyncio.sleep(2.0)
+        t_back = clock.now()
+        pa.feed_mic(burst)
+        stats = await task
+        await eng.close()
+        return stats, t_back
+
+    from marionette.core.render.threads import single_thread
+
+    t0 = clock.now()
+    with single_thread():  # as `marionette run` does
+        stats, t_back = asyncio.run(script())
+    msgs = [(e.component, e.level) for e in events if e.component == "source:microphone"]
+    assert ("source:microphone", "error") in msgs and msgs[-1] == ("source:microphone", "recovered"), events
+    assert any(e.retrying for e in events if e.level == "error")
+    js = np.array(jaw)
+    # Frames never stopped, also while the device was gone (a busy machine may skip a few ticks).
+    assert np.diff(js[:, 0]).max() < 0.5 and stats.frames > 0.6 * 9.0 * 30
+    assert ((js[:, 0] > t0 + 3.0) & (js[:, 0] < t0 + 4.5)).sum() > 20
+    assert js[(js[:, 0] > t0 + 1.2) & (js[:, 0] < t0 + 2.2), 1].max() > 0.3  # spoke before
+    assert js[js[:, 0] > t_back, 1].max() > 0.3  # and speaks again after the device came back

@@ -165,7 +165,7 @@ class PlaybackSource:
         if ended:
             self.speech_events.append((t + filled / self.rate, "end", ""))
         if self._player is not None:
-            self._player.feed(out)
+            self._player.feed(out, t)
         return AudioChunk(out, self.rate, t)
 
     def close(self) -> None:
@@ -174,20 +174,26 @@ class PlaybackSource:
 
 
 class _Player:
-    """Plays released audio on an output device, delayed by the source's playback_delay.
+    """Plays released audio on an output device so that audio released at clock time r is heard
+    at r + playback_delay.
 
-    The delay is a block of silence queued before the first sample; after that the device's own
-    clock drains the FIFO as fast as the engine fills it, so the delay stays put."""
+    Every queued block keeps its release time. The PortAudio callback knows when its buffer will
+    reach the speaker (outputBufferDacTime), so it compares that with the release time of the
+    queue's head and pads silence (we are early) or skips audio (we are late, e.g. after a device
+    stall) whenever the error exceeds ``tolerance``. Trade-off: a skip inside speech is audible,
+    but it only happens after a stall that already broke the sound, and it restores lip sync."""
 
-    def __init__(self, source: PlaybackSource, device: int | str | None) -> None:
+    def __init__(self, source: PlaybackSource, device: int | str | None, tolerance: float = 0.015) -> None:
         self.source = source
         self.device = device
-        self._fifo: deque[np.ndarray] = deque()
-        self._n = 0
+        self.tolerance = tolerance
+        self._fifo: deque[list] = deque()  # [release time of the block's first sample, samples]
         self._lock = threading.Lock()
         self._stream = None
         self.underruns = 0
+        self.corrections = 0
         self.device_latency = 0.0
+        self.last_error = 0.0  # seconds the head of the queue was off when last checked
 
     def start(self) -> None:
         try:
@@ -196,58 +202,63 @@ class _Player:
             self._stream = sd.OutputStream(samplerate=self.source.rate, channels=1, dtype="float32",
                                            device=self.device, latency="low", callback=self._callback)
             self.device_latency = float(self._stream.latency)
-            pre = max(0.0, self.source.playback_delay - self.device_latency)
-            with self._lock:
-                self._fifo.append(np.zeros(int(pre * self.source.rate), np.float32))
-                self._n += self._fifo[-1].size
             self._stream.start()
         except Exception as e:  # noqa: BLE001 - no speaker: the avatar still moves, say so
             self._stream = None
             self.source._report(StatusEvent("sink:speaker", f"cannot play audio: {e}", "warning"))
 
-    def feed(self, x: np.ndarray) -> None:
+    def feed(self, x: np.ndarray, t: float) -> None:
         if self._stream is None:
             return
         with self._lock:
-            self._fifo.append(x)
-            self._n += x.size
-            cap = int((self.source.playback_delay + 2.0) * self.source.rate)
-            while self._n > cap and len(self._fifo) > 1:  # device stalled: never grow without bound
-                self._n -= self._fifo.popleft().size
+            self._fifo.append([t, x])
+            while len(self._fifo) > 1 and self._fifo[0][0] < t - self.source.playback_delay - 2.0:
+                self._fifo.popleft()  # the device stalled for seconds: never grow without bound
 
     def shift(self, seconds: float) -> None:
-        """Lengthen or shorten the queued silence by ``seconds`` (only when all queued audio is silent)."""
-        with self._lock:
-            if any(np.any(x) for x in self._fifo):
-                return
-            n = max(0, self._n + int(round(seconds * self.source.rate)))
-            self._fifo.clear()
-            self._fifo.append(np.zeros(n, np.float32))
-            self._n = n
+        """Nothing to do: the callback follows playback_delay by itself."""
 
     def clear(self) -> None:
-        # Keep the delay's worth of silence so the sync is unchanged after the interrupt.
         with self._lock:
-            n = self._n
             self._fifo.clear()
-            self._fifo.append(np.zeros(n, np.float32))
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio's thread
+        rate = self.source.rate
         out = outdata[:, 0]
+        out[:] = 0.0
+        dac = time_info.outputBufferDacTime - time_info.currentTime
+        if not (0.0 <= dac < 2.0):  # some host APIs report zeros: fall back to the nominal latency
+            dac = self.device_latency
+        target = self.source.clock.now() + dac - self.source.playback_delay  # release time due now
         filled = 0
         with self._lock:
+            if self._fifo:
+                err = self._fifo[0][0] - target
+                self.last_error = err
+                if err > self.tolerance:  # early: start the head later in this buffer (or a later one)
+                    filled = min(frames, int(round(err * rate)))
+                    self.corrections += 1
+                elif err < -self.tolerance:  # late: skip what should already have been heard
+                    skip = int(round(-err * rate))
+                    self.corrections += 1
+                    while skip > 0 and self._fifo:
+                        head = self._fifo[0]
+                        k = min(skip, head[1].size)
+                        head[1] = head[1][k:]
+                        head[0] += k / rate
+                        skip -= k
+                        if head[1].size == 0:
+                            self._fifo.popleft()
             while filled < frames and self._fifo:
                 head = self._fifo[0]
-                k = min(frames - filled, head.size)
-                out[filled:filled + k] = head[:k]
+                k = min(frames - filled, head[1].size)
+                out[filled:filled + k] = head[1][:k]
                 filled += k
-                if k == head.size:
+                head[1] = head[1][k:]
+                head[0] += k / rate
+                if head[1].size == 0:
                     self._fifo.popleft()
-                else:
-                    self._fifo[0] = head[k:]
-            self._n -= filled
         if filled < frames:
-            out[filled:] = 0.0
             self.underruns += 1
 
     def close(self) -> None:
