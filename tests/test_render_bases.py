@@ -76,7 +76,7 @@ def test_bases_cover_the_required_channels(landmarks):
 
 def test_bases_do_what_their_names_say(landmarks):
     canon, _ = to_canonical(landmarks)
-    b = build_bases(canon)
+    b = build_bases(canon, calibrated=False)
 
     def moved(ch, w=1.0):
         weights = np.zeros(len(b.channels), np.float32)
@@ -99,3 +99,14 @@ def test_bases_do_what_their_names_say(landmarks):
         smile = moved(f"mouthSmile{s}")[corner] - canon[corner]
         assert smile[1] < -0.03 and smile[0] * sg[s] > 0.02  # up and out
     assert (moved("browInnerUp")[107, 1] - canon[107, 1]) < -0.03
+
+
+def test_calibrated_bases_are_the_authored_ones_times_the_analysis_gain(landmarks):
+    from marionette.core.render.bases import ANALYSIS_GAIN
+
+    canon, _ = to_canonical(landmarks)
+    cal, raw = build_bases(canon), build_bases(canon, calibrated=False)
+    assert cal.channels == raw.channels
+    for i, ch in enumerate(cal.channels):
+        np.testing.assert_allclose(cal.deltas[i], raw.deltas[i] * ANALYSIS_GAIN.get(ch, 1.0), atol=1e-7)
+    assert all(0.2 < g <= 1.0 for g in ANALYSIS_GAIN.values())

@@ -30,6 +30,22 @@ NOSE_ALA = {"Right": 129, "Left": 358}
 SIDES = ("Left", "Right")
 SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 
+# How much of each authored motion the landmark analyser reads back from a rendered frame
+# (median over the astronaut, hopper and obama portraits, flow tracker of
+# core.face.control_eval, commanded 0.2-1.0). The analyser under-reads warped expressions: a
+# fully closed rendered lid reads as about half closed, a wide jaw saturates. build_bases()
+# returns bases scaled by these gains, i.e. landmark motion as it will be measured, so motion
+# extraction reads back the commanded value; the renderer still draws the authored motion
+# (build_bases(calibrated=False)). Channels not listed were not measured and keep gain 1.
+ANALYSIS_GAIN: dict[str, float] = {
+    "jawOpen": 0.75,
+    "mouthSmileLeft": 0.74, "mouthSmileRight": 0.74,
+    "eyeBlinkLeft": 0.6, "eyeBlinkRight": 0.6,
+    "browInnerUp": 0.71,
+    "eyeLookOutLeft": 0.95, "eyeLookInRight": 0.95,  # gaze towards image right
+    "eyeLookInLeft": 0.7, "eyeLookOutRight": 0.7,  # gaze towards image left reads lower
+}
+
 # Channels a 2D warp of one photo cannot show: the tongue has no texture in a closed-mouth
 # portrait and no landmark to move.
 UNSUPPORTED: tuple[str, ...] = ("tongueOut",)
@@ -197,8 +213,11 @@ def _jaw_rotation(f: FaceGeometry, degrees: float) -> np.ndarray:
     return d
 
 
-def build_bases(neutral: np.ndarray) -> ExpressionBases:
-    """Author the bases on one portrait's canonical neutral landmarks (478, 3)."""
+def build_bases(neutral: np.ndarray, *, calibrated: bool = True) -> ExpressionBases:
+    """Author the bases on one portrait's canonical neutral landmarks (478, 3).
+
+    calibrated: scale each channel by ANALYSIS_GAIN (landmark motion as the analyser measures
+    it; what motion extraction should fit). False: the authored motion the renderer draws."""
     c = np.asarray(neutral, np.float64)
     if c.shape != (478, 3):
         raise ValueError(f"neutral landmarks shape {c.shape}, expected (478, 3) canonical")
@@ -338,5 +357,6 @@ def build_bases(neutral: np.ndarray) -> ExpressionBases:
         out[f"eyeLookDown{s}"] = dn
 
     channels = tuple(ch for ch in ARKIT_BLENDSHAPES if ch in out and ch not in UNSUPPORTED)
-    deltas = np.stack([out[ch] for ch in channels]).astype(np.float32)
+    gains = [ANALYSIS_GAIN.get(ch, 1.0) if calibrated else 1.0 for ch in channels]
+    deltas = np.stack([out[ch] * g for ch, g in zip(channels, gains)]).astype(np.float32)
     return ExpressionBases(channels, deltas)

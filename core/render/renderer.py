@@ -114,7 +114,11 @@ class PortraitRenderer:
         neutral, frame = to_canonical(pts)
         self.frame = frame
         self.neutral = neutral
+        # Public bases are calibrated to what the analyser reads back (motion extraction fits
+        # them); the pixels move by the authored, uncalibrated motion.
         self.bases = build_bases(neutral)
+        authored = build_bases(neutral, calibrated=False)
+        self.authored_bases = authored
         self.supported_channels = self.bases.channels
         self.unsupported_channels = self.bases.unsupported
         self._arkit_idx = np.array([ARKIT_BLENDSHAPES.index(c) for c in self.bases.channels])
@@ -127,7 +131,7 @@ class PortraitRenderer:
         # --- control points: mesh (no irises: the eye layer draws them), a head ring that moves
         # rigidly with the pose (hair goes with the head), fixed anchors around it (neck, collar,
         # background stay), and the roi border.
-        deltas = self.bases.deltas.copy()
+        deltas = authored.deltas.copy()
         for ch in EYE_LAYER_CHANNELS:
             if ch in self.bases.channels:
                 deltas[self.bases.index(ch)][list(EYE_OPENING_POINTS)] = 0.0
@@ -199,12 +203,12 @@ class PortraitRenderer:
         self.warp = GridWarp(levels)
 
         # --- layers
-        self.mouth = MouthLayer.build(self.base, pts, neutral, frame, self.bases, geo)
-        self.eyes = EyeLayer.build(self.base, pts, neutral, frame, self.bases)
+        self.mouth = MouthLayer.build(self.base, pts, neutral, frame, authored, geo)
+        self.eyes = EyeLayer.build(self.base, pts, neutral, frame, authored)
         self._layer_idx = np.array(sorted(set(LIP_INNER_UPPER + LIP_INNER_LOWER + EYE_OPENING_POINTS
                                                + IRIS["Left"] + IRIS["Right"] + (1, 14, 13, 33, 133, 263, 362))))
         self._layer_neutral = neutral[self._layer_idx].astype(np.float32)
-        self._layer_deltas = self.bases.deltas[:, self._layer_idx].reshape(len(self.bases.channels), -1)
+        self._layer_deltas = authored.deltas[:, self._layer_idx].reshape(len(self.bases.channels), -1)
         self._lid_idx = np.array(EYE_OPENING_POINTS)
         self._lid_neutral = neutral[self._lid_idx].astype(np.float32)
         self._lid_deltas = deltas[:, self._lid_idx].reshape(len(self.bases.channels), -1)
