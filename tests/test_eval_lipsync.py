@@ -115,3 +115,5 @@ def test_speakable_transcripts():
     assert real.speakable("[this is a simple beep tone]") is None
     assert real.speakable("press * to toggle pause, press # to enter") == "press star to toggle pause, press pound to enter"
     assert real.speakable("Thank you. [pause]") == "Thank you."
+    assert real.speakable("(10 seconds of silence)") is None
+    assert real.speakable('IAX (note: does not say "2")') == "IAX"

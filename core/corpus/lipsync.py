@@ -32,6 +32,7 @@ TTS_SENTENCES = 40
 EVAL_ESPEAK_ACCENTS = ("en-us", "en-us-nyc", "en-gb-x-rp")
 TTS_TEXT_SEED = 918_273  # a seed of its own: these sentences are not drawn by any corpus build
 TTS_VERSION = 2
+NOISY_SEED = 5_550_000
 
 
 @dataclass
@@ -141,9 +142,22 @@ def predict(generator, item: EvalItem, phones: list[Phoneme] | None) -> np.ndarr
     return np.stack([np.interp(grid, t, v[:, c]) for c in range(v.shape[1])], axis=1).astype(np.float32)
 
 
+def noisy_features(item: EvalItem, index: int) -> AudioFeatures:
+    """Features of the item's audio after a fixed, seeded real-use augmentation (never clean)."""
+    from ..audio import extract_features
+    from . import augment
+
+    rng = np.random.default_rng(NOISY_SEED + index)
+    recipe = augment.draw_recipe(rng, clean_fraction=0.0)
+    return extract_features(AudioChunk(augment.apply(item.audio.samples, recipe, rng), 16000))
+
+
 def evaluate(generator: str = "envelope", split: str = "heldout-real", *, fps: float = 30.0, seed: int = 0,
-             limit: int | None = None) -> dict:
-    """Scores of one generator on one held-out split, as a flat dict (metrics.LipsyncScores + context)."""
+             limit: int | None = None, noisy: bool = False) -> dict:
+    """Scores of one generator on one held-out split, as a flat dict (metrics.LipsyncScores + context).
+
+    noisy: the generator hears the audio through reverb/noise/band-limit/codec (a fixed recipe per
+    utterance); the ground truth stays that of the clean speech."""
     from ..generators import get_generator
 
     if split not in SPLITS:
@@ -157,8 +171,10 @@ def evaluate(generator: str = "envelope", split: str = "heldout-real", *, fps: f
     takes_text = generator == "teacher"
     utts = []
     t1 = time.monotonic()
-    for item in items:
+    for k, item in enumerate(items):
         phones = item.aligned if takes_text else None
+        if noisy:
+            item = EvalItem(item.name, item.text, item.audio, noisy_features(item, k), item.phones, item.gt, item.aligned)
         utts.append(metrics.Utterance(item.name, EVAL_FPS, predict(gen, item, phones), item.gt.values, item.phones))
     scores = metrics.score(utts)
     return {
@@ -166,6 +182,7 @@ def evaluate(generator: str = "envelope", split: str = "heldout-real", *, fps: f
         "split": split,
         "fps": fps,
         "text_given": takes_text,
+        "noisy": noisy,
         **scores.to_dict(),
         "minutes": round(sum(i.duration for i in items) / 60, 2),
         "prepare_seconds": round(t_prep, 1),

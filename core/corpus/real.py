@@ -56,9 +56,9 @@ def speakable(transcript: str) -> str | None:
     the aligner's normaliser.
     """
     text = transcript.strip()
-    if not text or re.fullmatch(r"\[.*\]\.?", text):
-        return None
-    text = re.sub(r"\[[^\]]*\]", " ", text)  # bracketed stage directions inside a prompt
+    if not text or re.fullmatch(r"[\[(].*[\])]\.?", text):
+        return None  # "[beep tone]", "(10 seconds of silence)"
+    text = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", text)  # stage directions and notes inside a prompt
     text = text.replace("*", " star ").replace("#", " pound ")
     text = re.sub(r"\s+", " ", text).strip()
     return text if re.search(r"[A-Za-z0-9]", text) else None
