@@ -152,6 +152,12 @@ class PulseServer:
 
     def stop(self) -> None:
         self.kill()
+        for k in self.env:
+            os.environ.pop(k, None)
+        try:
+            reinit_portaudio()  # forget the devices of the server we just stopped
+        except OSError:
+            pass
 
 
 def reinit_portaudio() -> None:
