@@ -235,6 +235,10 @@ class LiveApp:
             while self.playback.speech_events and self.playback.speech_events[0][0] + delay <= video.t:
                 t, kind, label = self.playback.speech_events.popleft()
                 if kind == "start":
+                    # Back-to-back segments drain the queue only once: the next start ends the previous.
+                    if self._speaking is not None and label and label != self._speaking:
+                        prev, self._speaking = self._speaking, None
+                        self._emit(SpeechEvent("end", prev, self._texts.pop(prev, ""), video.t))
                     self._speaking = label or self._speaking
                     self._emit(SpeechEvent("start", label, self._texts.get(label, ""), video.t))
                 elif self._speaking is not None:
