@@ -42,6 +42,7 @@ class BridgeConfig:
     idle_scene: str | None = None  # ... and when not
     speaking_source: str | None = None  # a source in `scene` shown only while speaking ("on air")
     events: bool = True  # obey CustomEvents {"marionette": {...}} and trigger-source hotkeys
+    watch_stream: float = 3.0  # seconds between checks that OBS's avatar source still plays (0 = off)
 
 
 # ---------------------------------------------------------------------- captions
@@ -187,7 +188,8 @@ class ObsBridge:
         self._clear_at: float | None = None
         self._shown: str | None = None
         self._speaking = False
-        self._triggers: dict[int, dict] = {}  # scene item id in the triggers scene -> command
+        self._triggers: dict[int, dict] = {}
+        self._stream_cursor: int | None = None  # scene item id in the triggers scene -> command
         self._was_connected = False
         self._unsubscribe: Callable[[], None] | None = None
         self._stop = threading.Event()
@@ -290,11 +292,48 @@ class ObsBridge:
 
     def _tick_loop(self) -> None:
         # Pages advance and captions clear with time, not only with events.
+        next_watch = self._clock.now() + self.config.watch_stream
         while not self._stop.wait(0.1):
             try:
                 self._refresh_caption()
+                if self.config.watch_stream > 0 and self._clock.now() >= next_watch:
+                    next_watch = self._clock.now() + self.config.watch_stream
+                    if self.link.connected:
+                        self.link.submit(self._watch_stream, key="watch-stream")
             except Exception:
                 log.exception("caption tick failed")
+
+    # ------------------------------------------------------------------ the avatar stream in OBS
+    def _restart_stream(self, client: ObsClient, why: str) -> None:
+        # Re-applying the settings is what re-opens it: OBS 29's RESTART media action does nothing
+        # to a media source whose reconnects failed (it sits at PLAYING, cursor 0).
+        name = self._spec.avatar_source
+        try:
+            settings = client.request("GetInputSettings", inputName=name)["inputSettings"]
+            if "input" not in settings:
+                return
+            client.request("SetInputSettings", inputName=name, inputSettings={"input": settings["input"]}, overlay=True)
+        except ObsRequestError:
+            return  # no avatar source (setup not run, or another scene name): nothing to restart
+        self._stream_cursor = None
+        log.info("re-opened OBS source %r: %s", name, why)
+
+    def _watch_stream(self, client: ObsClient) -> None:
+        """OBS 29's media source gives up reconnecting after some failures (a stream that started
+        late, a restart of Marionette): when its cursor stops moving, restart it."""
+        try:
+            status = client.request("GetMediaInputStatus", inputName=self._spec.avatar_source)
+        except ObsRequestError:
+            return
+        cursor, state = status.get("mediaCursor"), status.get("mediaState", "")
+        # ENDED/STOPPED/ERROR/NONE: it gave up; PLAYING with a cursor that did not move: it hangs.
+        gave_up = state in ("OBS_MEDIA_STATE_ENDED", "OBS_MEDIA_STATE_STOPPED", "OBS_MEDIA_STATE_ERROR",
+                            "OBS_MEDIA_STATE_NONE")
+        stalled = gave_up or (cursor is not None and cursor == self._stream_cursor)
+        self._stream_cursor = cursor
+        if stalled:
+            self._restart_stream(client, "its picture had stopped")
+            self._status(f"restarted OBS source {self._spec.avatar_source!r}: it had stopped showing the avatar", "info")
 
     # ------------------------------------------------------------------ OBS -> engine
     def _on_connect(self, client: ObsClient) -> None:
@@ -312,6 +351,8 @@ class ObsBridge:
                     self._triggers[int(item["sceneItemId"])] = cmd
         self._shown = None  # OBS may have restarted with a stale caption: write it again
         self._refresh_caption()
+        # Our stream has just come up (or OBS has): open it now instead of waiting for OBS's retry.
+        self._restart_stream(client, "Marionette or OBS (re)started")
 
     def _on_obs_event(self, event_type: str, data: dict) -> None:
         if not self.config.events:

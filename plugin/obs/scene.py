@@ -238,8 +238,12 @@ def _ensure_input(client: ObsClient, scene: str, name: str, kind: str, settings:
     """The scene item id of input ``name`` in ``scene``, creating or updating it."""
     existing = kinds.get(name)
     if existing is None:
+        # Create empty, then configure: a media source that fails its first open while it is
+        # still being created never schedules its reconnect (OBS 29), and would wait forever for
+        # a stream that Marionette starts later. Opened from an update, it retries as it should.
         out = client.request("CreateInput", sceneName=scene, inputName=name, inputKind=kind,
-                             inputSettings=settings, sceneItemEnabled=True)
+                             inputSettings={"marionette": True}, sceneItemEnabled=True)
+        client.request("SetInputSettings", inputName=name, inputSettings=settings, overlay=True)
         report.created.append(name)
         return int(out["sceneItemId"])
     if existing != kind:
