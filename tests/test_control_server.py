@@ -351,3 +351,44 @@ def test_flood_is_rate_limited_and_does_not_stall_frames_or_others():
         assert fps > 0.8 * quiet_fps, (fps, quiet_fps)  # and the frame loop kept its pace
         flooder.close()
         calm.close()
+
+
+@pytest.mark.slow
+def test_fuzz_over_the_wire_every_message_gets_one_answer():
+    """Hypothesis-made messages through the real server: each gets exactly one reply or error
+    (a valid id-less motion frame gets none), the connection survives, nothing hangs."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from test_protocol import json_value, mutated_messages
+
+    with running(rate=100000, burst=100000, motion_hz=100000) as (engine, server):
+        c = Client(server)
+        counter = iter(range(10**9))
+
+        @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(mutated_messages() | json_value.map(json.dumps) | st.text(max_size=60))
+        def check(raw):
+            marker = f"fuzz-{next(counter)}"
+            c.ws.send(raw)
+            c.ws.send(json.dumps({"id": marker, "type": "ping"}))
+            answers = []
+            while True:
+                msg = json.loads(c.ws.recv(timeout=5))
+                if msg.get("type") == "event":
+                    continue
+                if msg.get("id") == marker:
+                    break
+                answers.append(msg)
+            try:
+                sent = json.loads(raw)
+            except ValueError:
+                sent = None
+            quiet = isinstance(sent, dict) and sent.get("type") == "motion" and sent.get("id") is None
+            assert len(answers) == (0 if quiet and not answers else 1), (raw, answers)
+            for a in answers:
+                assert a["type"] in ("reply", "error") and (a["type"] == "reply" or a["code"] and a["message"])
+
+        check()
+        c.request("reset", transition=0)
+        c.close()
