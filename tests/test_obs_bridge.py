@@ -176,3 +176,35 @@ def test_bridge_reports_loss_and_recovers_with_captions():
         assert levels.index("error") < levels.index("recovered")
     finally:
         peer.close()
+
+
+def test_speaking_switches_scene_and_shows_an_on_air_source(obs, scene):
+    engine = FakeEngine()
+    with ObsClient(obs.config()).connect() as c:
+        c.request("CreateScene", sceneName="Bridge Idle")
+        c.request("CreateScene", sceneName="Bridge Speaking")
+        c.request("CreateInput", sceneName=scene.scene, inputName="On Air", inputKind="color_source_v3",
+                  inputSettings={"width": 10, "height": 10}, sceneItemEnabled=False)
+        item = c.request("GetSceneItemId", sceneName=scene.scene, sourceName="On Air")["sceneItemId"]
+        cfg = BridgeConfig(scene=scene.scene, speaking_scene="Bridge Speaking", idle_scene="Bridge Idle",
+                           speaking_source="On Air")
+
+        def program():
+            return c.request("GetCurrentProgramScene")["currentProgramSceneName"]
+
+        def on_air():
+            return c.request("GetSceneItemEnabled", sceneName=scene.scene, sceneItemId=item)["sceneItemEnabled"]
+
+        try:
+            with ObsBridge(engine, obs.config(), cfg) as bridge:
+                assert bridge.link.wait_connected(10)
+                engine.say("Now I speak.")
+                wait_until(lambda: program() == "Bridge Speaking" and on_air(), 5, "speaking did not switch")
+                engine.say("And I go on.")  # a second utterance does not switch again
+                engine.emit(SpeechEvent("end", "s2"))
+                wait_until(lambda: program() == "Bridge Idle" and not on_air(), 5, "silence did not switch back")
+        finally:
+            c.request("RemoveInput", inputName="On Air")
+            c.request("SetCurrentProgramScene", sceneName="Scene")
+            c.request("RemoveScene", sceneName="Bridge Idle")
+            c.request("RemoveScene", sceneName="Bridge Speaking")

@@ -2,7 +2,6 @@
 
 import random
 import socket
-import threading
 import time
 
 import pytest

@@ -169,12 +169,13 @@ class ObsBridge:
         self,
         control: EngineControl,
         obs: ObsConfig,
-        config: BridgeConfig = BridgeConfig(),
+        config: BridgeConfig | None = None,
         *,
         report: Callable[[StatusEvent], None] | None = None,
         clock: Clock | None = None,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
     ) -> None:
+        config = config or BridgeConfig()
         self.control = control
         self.config = config
         self._report = report

@@ -71,13 +71,13 @@ class ObsLink:
         on_status: Callable[[ObsStatus], None] | None = None,
         on_connect: Job | None = None,
         on_event: Callable[[str, dict], None] | None = None,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
     ) -> None:
         self.config = config
         self._on_status = on_status
         self._on_connect = on_connect
         self._on_event = on_event
-        self._backoff = backoff
+        self._backoff = backoff or Backoff()
         self._client: ObsClient | None = None
         self._jobs: OrderedDict[object, Job] = OrderedDict()
         self._cond = threading.Condition()
