@@ -1,108 +1,15 @@
-"""Real human faces for tests and benchmarks, all from registry packages, none stored in this repo.
+"""Real human faces for tests and benchmarks (see marionette.core.face.samples for each photo's
+origin and licence: scikit-image's astronaut, matplotlib's Grace Hopper, and Barack Obama's and
+Joe Biden's official portraits from the face_recognition 1.3.0 sdist on PyPI, all public domain).
 
-- ``astronaut``: Eileen Collins, NASA photograph, public domain (US federal government work;
-  scikit-image documents "no known copyright restrictions"). From the scikit-image wheel
-  (``skimage.data.astronaut()``, the ``test`` extra). 512x512 RGB, face about 100 px.
-- ``hopper``: Rear Admiral Grace Hopper, official US Navy photograph, public domain (US federal
-  government work). From the matplotlib wheel (``mpl-data/sample_data/grace_hopper.jpg``, the
-  ``test`` extra). 512x600 RGB, face about 300 px, glasses.
-- ``obama``: Barack Obama's official 2012 White House portrait (Pete Souza), public domain (US
-  federal government work). From the face_recognition 1.3.0 source distribution on PyPI
-  (``tests/test_images/obama.jpg``; the package itself is MIT-licensed), fetched once with
-  ``pip download`` into ~/.cache/marionette/test-faces. 910x1137 RGB, face about 300 px, smiling
-  with teeth visible.
-- ``biden``: Joe Biden's official vice-presidential portrait (2013), public domain (US federal
-  government work); same source as ``obama`` (``biden.jpg``). 970x2204, full length, face about
-  190 px: the "large photo, modest face" case.
-
-Run ``python tests/faces.py`` to fetch and check them (scripts/setup.sh --test does).
+``python tests/faces.py`` fetches and checks them; scripts/setup.sh --test runs it.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
-import subprocess
-import sys
-import tarfile
-import tempfile
-from pathlib import Path
+from marionette.core.face.samples import portrait_faces, real_faces
 
-import numpy as np
-
-FACE_RECOGNITION_SDIST = "face-recognition==1.3.0"
-# sha256 of the files we take out of the sdist, so a changed upload cannot change our tests.
-SDIST_FILES = {
-    "obama": ("tests/test_images/obama.jpg", "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
-    "biden": ("tests/test_images/biden.jpg", "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c"),
-}
-
-
-def cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "marionette" / "test-faces"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fetch_sdist_faces() -> dict[str, Path]:
-    """Paths of obama.jpg and biden.jpg, downloading the face_recognition sdist once if needed."""
-    out = cache_dir()
-    paths = {name: out / Path(member).name for name, (member, _) in SDIST_FILES.items()}
-    if all(p.is_file() and _sha256(p) == SDIST_FILES[n][1] for n, p in paths.items()):
-        return paths
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "-q", FACE_RECOGNITION_SDIST, "-d", tmp]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        archives = list(Path(tmp).glob("face_recognition-*.tar.gz"))
-        if res.returncode != 0 or not archives:
-            raise RuntimeError(
-                f"could not download the {FACE_RECOGNITION_SDIST} sdist (test faces) from PyPI: "
-                f"{res.stderr.strip()[-500:]}"
-            )
-        with tarfile.open(archives[0]) as tar:
-            root = tar.getnames()[0].split("/")[0]
-            for name, (member, digest) in SDIST_FILES.items():
-                data = tar.extractfile(f"{root}/{member}").read()
-                if hashlib.sha256(data).hexdigest() != digest:
-                    raise RuntimeError(f"{member} in {archives[0].name} has an unexpected sha256")
-                paths[name].write_bytes(data)
-    return paths
-
-
-@functools.cache
-def _load_all() -> dict[str, np.ndarray]:
-    from matplotlib import cbook
-    from skimage import data
-
-    from marionette.core.face import load_image
-
-    faces = {
-        "astronaut": np.ascontiguousarray(data.astronaut()),
-        "hopper": load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
-    }
-    for name, path in fetch_sdist_faces().items():
-        faces[name] = load_image(path)
-    for img in faces.values():
-        img.flags.writeable = False
-    return faces
-
-
-def real_faces() -> dict[str, np.ndarray]:
-    """Name -> uint8 RGB (H, W, 3) photo of a real person, one face each (read-only arrays)."""
-    return dict(_load_all())
-
-
-def portrait_faces() -> dict[str, np.ndarray]:
-    """The three head-and-shoulders photos (astronaut, hopper, obama): the control-accuracy set."""
-    faces = _load_all()
-    return {k: faces[k] for k in ("astronaut", "hopper", "obama")}
-
+__all__ = ["portrait_faces", "real_faces"]
 
 if __name__ == "__main__":
     for name, img in real_faces().items():

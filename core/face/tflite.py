@@ -6,6 +6,9 @@ models take about a millisecond each: threading them would cost more in contenti
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +30,24 @@ def model_path(name: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # stderr replaced by an object without a descriptor
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 class TfliteModel:
     """One .tflite network with a single float32 image input; run() returns every output."""
 
@@ -43,8 +64,9 @@ class TfliteModel:
     def load(cls, name: str, threads: int = 1) -> "TfliteModel":
         from ai_edge_litert.interpreter import Interpreter
 
-        it = Interpreter(model_path=str(model_path(name)), num_threads=threads)
-        it.allocate_tensors()
+        with _quiet_stderr():  # litert announces its XNNPACK delegate on fd 2 for every model
+            it = Interpreter(model_path=str(model_path(name)), num_threads=threads)
+            it.allocate_tensors()
         return cls(it, name)
 
     @property

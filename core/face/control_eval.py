@@ -1,0 +1,231 @@
+"""Control accuracy: does the renderer show what it was told? Render commanded motions on real
+portraits, re-analyse every frame, extract its motion, and compare with the command.
+
+The measurement chain has its own error, so a failure means "the renderer and the analyser
+disagree", not necessarily which one is wrong. Two trackers are reported: ``mesh`` (every frame
+analysed from scratch, the strict reading) and ``flow`` (mesh landmarks refined by optical flow
+from the neutral render, which measures how far the pixels actually moved; the mesh network alone
+under-reports warped expressions). ``landmark_gain`` compares raw landmark motion with the
+motion the renderer intended, independent of the blendshape solver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..types import MotionFrame
+from .extract import MotionExtractor, MotionReference
+
+POSE_AXES = ("pitch", "yaw", "roll")
+CHANNEL_TARGET = 0.15  # |commanded - measured| per blendshape channel
+POSE_TARGET_DEG = 2.0
+PSNR_TARGET_DB = 40.0
+PSNR_CAP_DB = 100.0  # identical pictures: reported as this instead of infinity (JSON has no inf)
+
+
+@dataclass(frozen=True)
+class ControlCase:
+    name: str
+    channels: dict[str, float]
+
+
+CASES: tuple[ControlCase, ...] = (
+    ControlCase("jawOpen 0.2", {"jawOpen": 0.2}),
+    ControlCase("jawOpen 0.5", {"jawOpen": 0.5}),
+    ControlCase("jawOpen 0.8", {"jawOpen": 0.8}),
+    ControlCase("mouthSmileLeft 0.7", {"mouthSmileLeft": 0.7}),
+    ControlCase("mouthSmileRight 0.7", {"mouthSmileRight": 0.7}),
+    ControlCase("eyeBlinkLeft 1", {"eyeBlinkLeft": 1.0}),
+    ControlCase("eyeBlinkRight 1", {"eyeBlinkRight": 1.0}),
+    ControlCase("browInnerUp 0.8", {"browInnerUp": 0.8}),
+    ControlCase("yaw +10", {"yaw": 10.0}),
+    ControlCase("yaw -10", {"yaw": -10.0}),
+    ControlCase("pitch +8", {"pitch": 8.0}),
+    ControlCase("pitch -8", {"pitch": -8.0}),
+    ControlCase("roll +10", {"roll": 10.0}),
+    ControlCase("roll -10", {"roll": -10.0}),
+    # Gaze to the subject's left: the left eye looks out, the right eye looks in.
+    ControlCase("gaze left 0.8", {"eyeLookOutLeft": 0.8, "eyeLookInRight": 0.8}),
+    ControlCase("gaze right 0.8", {"eyeLookInLeft": 0.8, "eyeLookOutRight": 0.8}),
+)
+# Channels whose false activations we report (the ones the cases exercise).
+WATCHED = (
+    "jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp",
+    "eyeLookOutLeft", "eyeLookInLeft", "eyeLookOutRight", "eyeLookInRight",
+)
+
+
+# How a frame is read back: "mesh" (analysed from scratch) and "flow" (mesh refined by optical
+# flow from the neutral render), both fitted with the renderer's public bases; "flow_authored"
+# fits the authored bases instead. When the renderer calibrates its public bases to what this
+# evaluation reads back (core.render.bases.ANALYSIS_GAIN, tuned on these same portraits), only
+# "flow_authored" stays independent evidence of what the pixels show.
+TRACKERS = ("mesh", "flow", "flow_authored")
+
+
+@dataclass
+class CaseResult:
+    portrait: str
+    case: str
+    tracker: str
+    commanded: dict[str, float]
+    measured: dict[str, float]  # the commanded channels plus the pose, as extracted
+    channel_error: float  # max |commanded - measured| over commanded blendshape channels (0 if none)
+    pose_error_deg: float  # max |commanded - measured| over pitch, yaw, roll
+    spurious: dict[str, float] = field(default_factory=dict)  # watched channels not commanded, > 0.1
+    fit_residual: float = 0.0
+    landmark_gain: float = 0.0  # measured landmark motion / intended, on the points that move most
+
+
+@dataclass
+class ControlReport:
+    cases: list[CaseResult]
+    psnr_neutral_db: dict[str, float]  # neutral motion vs the portrait, over the face crop
+    psnr_identity_warp_db: dict[str, float]  # a motion too small to see, through the full warp path
+    analysis_failures: list[str]
+
+    def of(self, tracker: str) -> list[CaseResult]:
+        return [c for c in self.cases if c.tracker == tracker]
+
+    def max_channel_error(self, tracker: str = "flow") -> float:
+        return max((c.channel_error for c in self.of(tracker)), default=0.0)
+
+    def max_pose_error(self, tracker: str = "flow") -> float:
+        return max((c.pose_error_deg for c in self.of(tracker)), default=0.0)
+
+    def per_case_max(self, tracker: str = "flow") -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for c in self.of(tracker):
+            d = out.setdefault(c.case, {"channel_error": 0.0, "pose_error_deg": 0.0, "min_landmark_gain": 9.0})
+            d["channel_error"] = max(d["channel_error"], c.channel_error)
+            d["pose_error_deg"] = max(d["pose_error_deg"], c.pose_error_deg)
+            d["min_landmark_gain"] = min(d["min_landmark_gain"], c.landmark_gain)
+        return out
+
+    def passed(self, tracker: str = "flow") -> dict[str, bool]:
+        return {
+            "channels": self.max_channel_error(tracker) <= CHANNEL_TARGET,
+            "pose": self.max_pose_error(tracker) <= POSE_TARGET_DEG,
+            "psnr": min(self.psnr_neutral_db.values(), default=0.0) >= PSNR_TARGET_DB,
+            "analysis": not self.analysis_failures,
+        }
+
+    def to_json(self) -> dict:
+        per_tracker = {
+            t: {
+                "passed": self.passed(t),
+                "max_channel_error": round(self.max_channel_error(t), 3),
+                "max_pose_error_deg": round(self.max_pose_error(t), 2),
+                "per_case_max": {k: {kk: round(vv, 3) for kk, vv in v.items()} for k, v in self.per_case_max(t).items()},
+            }
+            for t in TRACKERS
+        }
+        return {
+            "targets": {"channel_error": CHANNEL_TARGET, "pose_error_deg": POSE_TARGET_DEG, "psnr_db": PSNR_TARGET_DB},
+            **per_tracker,
+            "psnr_neutral_db": {k: round(v, 2) for k, v in self.psnr_neutral_db.items()},
+            "psnr_identity_warp_db": {k: round(v, 2) for k, v in self.psnr_identity_warp_db.items()},
+            "analysis_failures": self.analysis_failures,
+            "cases": [_rounded(asdict(c)) for c in self.cases],
+        }
+
+
+def _rounded(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, float):
+            out[k] = round(v, 3)
+        elif isinstance(v, dict):
+            out[k] = {kk: round(vv, 3) for kk, vv in v.items()}
+        else:
+            out[k] = v
+    return out
+
+
+def psnr(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    x0, y0, x1, y1 = box
+    da = a[y0:y1, x0:x1].astype(np.float64) - b[y0:y1, x0:x1].astype(np.float64)
+    mse = float((da**2).mean())
+    if mse == 0.0:
+        return PSNR_CAP_DB
+    return min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
+
+
+def evaluate_portrait(name: str, renderer: object, analyzer: object, cases=CASES) -> tuple[list[CaseResult], float, float, list[str]]:
+    """Every case on one renderer. Returns (results, psnr neutral, psnr identity warp, failures)."""
+    from ..render.face_frame import HeadPose
+    from .flow import refine_with_flow
+    from .landmarks import NoFaceError
+
+    base = renderer.base
+    reference_lm = analyzer.analyze(base)
+    authored = getattr(renderer, "authored_bases", renderer.bases)
+    reference = MotionReference.from_landmarks(reference_lm, renderer.bases)
+    extractor = MotionExtractor(reference)
+    authored_ref = MotionReference.from_landmarks(reference_lm, authored)
+    extractors = {"mesh": extractor, "flow": extractor, "flow_authored": MotionExtractor(authored_ref)}
+    box = renderer.face_box
+    neutral = renderer.render(MotionFrame())
+    # jawOpen 1e-4 moves the jaw by a thousandth of a pixel: any change is the warp's resampling.
+    tiny = renderer.render(MotionFrame.from_dict({"jawOpen": 1e-4}))
+    rest_px = reference.frame.project(reference.neutral, HeadPose())
+    results, failures = [], []
+    for case in cases:
+        motion = MotionFrame.from_dict(case.channels)
+        image = renderer.render(motion)
+        try:
+            mesh = analyzer.analyze(image)
+        except NoFaceError as e:
+            failures.append(f"{name}/{case.name}: {e}")
+            continue
+        flow, _ = refine_with_flow(base, reference_lm, image, mesh)
+        # Where the renderer meant each landmark to go, in this picture's pixels.
+        pose = HeadPose(motion.pitch, motion.yaw, motion.roll, motion.tx, motion.ty, motion.scale)
+        weights = authored.weights_from_blendshapes(motion.blendshapes)
+        intended = reference.frame.project(authored.apply(reference.neutral, weights), pose) - rest_px
+        for tracker, lm in (("mesh", mesh), ("flow", flow), ("flow_authored", flow)):
+            got = extractors[tracker].extract(lm)
+            results.append(_score(name, case, tracker, got, lm.points - reference_lm.points, intended))
+    return results, psnr(neutral, base, box), psnr(tiny, base, box), failures
+
+
+def _score(name: str, case: ControlCase, tracker: str, got, moved: np.ndarray, intended: np.ndarray) -> CaseResult:
+    m = got.motion
+    bs_cmd = {k: v for k, v in case.channels.items() if k not in POSE_AXES}
+    measured = {k: m[k] for k in bs_cmd} | {k: m[k] for k in POSE_AXES}
+    ch_err = max((abs(m[k] - v) for k, v in bs_cmd.items()), default=0.0)
+    pose_err = max(abs(m[k] - case.channels.get(k, 0.0)) for k in POSE_AXES)
+    spurious = {k: m[k] for k in WATCHED if k not in case.channels and m[k] > 0.1}
+    return CaseResult(name, case.name, tracker, dict(case.channels), measured, ch_err, pose_err, spurious,
+                      got.fit_residual, landmark_gain(moved, intended))
+
+
+def landmark_gain(moved: np.ndarray, intended: np.ndarray) -> float:
+    """Least-squares gain of measured over intended x, y motion on the points the motion moves
+    most (over 30 % of the largest move): 1 = the landmarks went where the renderer meant."""
+    d = np.asarray(intended, np.float64)[:, :2]
+    mag = np.linalg.norm(d, axis=1)
+    if mag.max() < 1e-6:
+        return 1.0
+    sel = mag > 0.3 * mag.max()
+    return float((np.asarray(moved, np.float64)[sel, :2] * d[sel]).sum() / (d[sel] ** 2).sum())
+
+
+def evaluate_control(portraits: dict[str, np.ndarray], size: tuple[int, int] = (512, 512),
+                     analyzer: object | None = None, cases=CASES) -> ControlReport:
+    """Render every case on every portrait (name -> uint8 RGB photo) and measure it."""
+    from ..render.renderer import PortraitRenderer
+    from .analyzer import FaceAnalyzer
+
+    analyzer = analyzer or FaceAnalyzer.load()
+    all_results, p_neutral, p_tiny, failures = [], {}, {}, []
+    for name, image in portraits.items():
+        renderer = PortraitRenderer.load(image, analyzer.analyze(image), size)
+        res, pn, pt, fails = evaluate_portrait(name, renderer, analyzer, cases)
+        all_results += res
+        p_neutral[name], p_tiny[name] = pn, pt
+        failures += fails
+    return ControlReport(all_results, p_neutral, p_tiny, failures)

@@ -1,0 +1,46 @@
+"""Landmarks carried from a reference picture to another by optical flow (pyramidal Lucas-Kanade).
+
+The mesh network regresses towards an average face, so it under-reports how far a warped
+feature moved (about 0.5-0.8 of a rendered jaw or smile). When the reference picture of the same
+face is at hand (re-analysing rendered frames), tracking each landmark's neighbourhood measures
+the pixels' actual motion; a forward-backward check keeps only points whose texture was found
+again, and the mesh's estimate stands for the rest (new content: an opened mouth, a closed lid).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .landmarks import N_MESH, FaceLandmarks
+
+WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an iris
+MAX_FB_ERROR = 0.5  # px: forward then backward must land this close to the start
+
+
+def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, image: np.ndarray,
+                     measured: FaceLandmarks) -> tuple[FaceLandmarks, np.ndarray]:
+    """``measured`` with every point that optical flow can follow from ``reference`` replaced by
+    the flow's position (x, y; z stays the mesh's); irises stay the iris model's. Returns the landmarks and a bool (478,) mask
+    of the points flow replaced. Both images: uint8 RGB of the same size."""
+    if reference_image.shape != image.shape:
+        raise ValueError(f"reference picture {reference_image.shape} and picture {image.shape} differ in size")
+    g0 = cv2.cvtColor(reference_image, cv2.COLOR_RGB2GRAY)
+    g1 = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # OpenCV's pixel centres sit at integers; landmarks use continuous coordinates (+0.5).
+    p0 = (reference.points[:, :2] - 0.5).astype(np.float32).reshape(-1, 1, 2)
+    guess = (measured.points[:, :2] - 0.5).astype(np.float32).reshape(-1, 1, 2)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+    win = (WINDOW, WINDOW)
+    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, guess.copy(), winSize=win, maxLevel=3, criteria=crit,
+                                           flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, fwd, p0.copy(), winSize=win, maxLevel=3, criteria=crit,
+                                            flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
+    ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < MAX_FB_ERROR)
+    # An iris is smaller than the window, which then follows the eye's skin and white rather than
+    # the iris; the iris model measures gaze better.
+    ok[N_MESH:] = False
+    pts = measured.points.astype(np.float32).copy()
+    pts[ok, :2] = fwd.reshape(-1, 2)[ok] + 0.5
+    return FaceLandmarks(pts, measured.bbox, measured.score, measured.image_size), ok
