@@ -127,7 +127,8 @@ def test_open_jaw_shows_a_dark_mouth_and_teeth(hopper):
     before = neutral[y0:y1, x0:x1].astype(float)
     after = open_[y0:y1, x0:x1].astype(float)
     assert (after.mean(2) < 60).mean() > 0.15  # a cavity appeared
-    teeth = lambda img: ((img.min(2) > 140) & (np.ptp(img, axis=2) < 50)).sum()  # bright, unsaturated
+    # teeth: bright and much less saturated than this (orange-lit) skin
+    teeth = lambda img: ((img.mean(2) > 150) & (np.ptp(img, axis=2) < 0.35 * img.max(2))).sum()
     assert teeth(after) > teeth(before) + 30  # and (synthesised) teeth
 
 

@@ -107,7 +107,9 @@ class MouthLayer:
             upper = np.dstack([up_rgb * a_up[..., None], a_up])
             lower = _over(np.dstack([lo_rgb * a_lo[..., None], a_lo]), tongue)
         else:
-            upper, lower = _synth_teeth(crop, lips, lip_rgb, xs, ys, u, top, bot, f)
+            skin = crop[(lips < 0.01) & (inner < 0.01)].reshape(-1, 3)
+            skin_rgb = np.median(skin, 0) if len(skin) else np.array([200, 150, 120], np.float32)
+            upper, lower = _synth_teeth(_white_reference(base, pts, skin_rgb), lip_rgb, xs, ys, u, top, bot, f)
             lower = _over(lower, tongue)
         idx = np.array([i for i, c in enumerate(bases.channels) if c in MOUTH_CHANNELS])
         jaw = np.zeros((len(bases.channels), 3), np.float32)
@@ -183,15 +185,48 @@ def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray
     return np.dstack([rgb[None, None, :] * (shade * a)[..., None], a]).astype(np.float32)
 
 
-def _synth_teeth(crop, lips, lip_rgb, xs, ys, u, top, bot, f):
+def _white_reference(base: np.ndarray, pts: np.ndarray, skin_rgb: np.ndarray) -> np.ndarray:
+    """Teeth colour in this photo's light: the whites of the eyes (the brighter quarter of the
+    eye openings), a little lighter; when the eyes give nothing usable (tinted glasses, shadow),
+    ivory tinted by the photo's colour cast as seen on the skin."""
+    from .bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER
+
+    samples = []
+    for side in ("Left", "Right"):
+        o, i = EYE_CORNERS[side]
+        poly = pts[[o, *EYE_UPPER[side], i, *reversed(EYE_LOWER[side])], :2]
+        x0, y0 = np.floor(poly.min(0)).astype(int)
+        x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
+        x0, y0 = max(x0, 0), max(y0, 0)
+        patch = base[y0:y1, x0:x1]
+        if patch.size == 0:
+            continue
+        mask = _poly_mask(patch.shape[:2], poly - (x0, y0)) > 128
+        samples.append(patch[mask].reshape(-1, 3))
+    px = np.vstack(samples).astype(np.float32) if samples else np.zeros((0, 3), np.float32)
+    ivory = np.array([238, 228, 204], np.float32)
+    # Colour cast: this skin's channel ratios against typical skin's (1.25 : 0.95 : 0.8).
+    ratio = np.asarray(skin_rgb, np.float32) / max(float(np.mean(skin_rgb)), 1.0)
+    cast = np.clip(ratio / np.array([1.25, 0.95, 0.8], np.float32), 0.7, 1.3)
+    ivory = np.clip(ivory * cast, 0, 250)
+    if len(px) < 10:
+        return ivory
+    lum = px.mean(1)
+    white = px[lum >= np.percentile(lum, 75)].mean(0)
+    sat = (white.max() - white.min()) / max(white.max(), 1.0)
+    if white.mean() < 90 or sat > 0.3:  # shadowed eyes, tinted glasses: no usable reference
+        return ivory * float(np.clip(white.mean() / 200.0, 0.85, 1.0))
+    # Sclera sits in the shadow of the brow and lids; teeth catch more light, and are warm.
+    return np.clip(white * 1.12 * np.array([1.0, 0.98, 0.92]), 0, 250).astype(np.float32)
+
+
+def _synth_teeth(white, lip_rgb, xs, ys, u, top, bot, f):
     """Gums, upper and lower teeth for a portrait whose mouth is closed (premultiplied RGBA).
 
     Proportions in face widths: upper incisors show about 0.045 below a relaxed upper lip,
     lower teeth hide behind the lower lip until it drops; gums fill above the teeth, so a lip
     that lifts shows gum, not a hole."""
-    skin = crop[lips < 0.01].reshape(-1, 3)
-    bright = float(np.clip(np.median(skin.max(1)) / 170.0, 0.85, 1.05)) if len(skin) else 1.0
-    tooth_rgb = np.array([238, 228, 204], np.float32) * bright
+    tooth_rgb = np.asarray(white, np.float32)
     gum_rgb = np.clip(lip_rgb * np.array([1.05, 0.8, 0.8]), 0, 255).astype(np.float32)
     au = np.abs(u)
     # Tooth boundaries across the arch (incisors, laterals, canines, premolars), as fractions
