@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="MP4", help="record to this mp4 (with audio)")
     p.add_argument("--no-control", action="store_true", help="do not serve the agents' control websocket")
     p.add_argument("--control-port", type=int, help="control websocket port (default 8768; 0 = any free)")
+    p.add_argument("--no-panel", action="store_true", help="do not serve the web control panel")
+    p.add_argument("--panel-port", type=int, help="control panel port (default 8767; 0 = any free)")
+    p.add_argument("--obs", action="store_true", default=None,
+                   help="connect to OBS Studio for captions, hotkeys and events (see `marionette obs setup`)")
+    p.add_argument("--obs-port", type=int, help="OBS websocket port (default 4455; password from $MARIONETTE_OBS_PASSWORD)")
     p.add_argument("--stats-every", type=float, default=5.0, help="print live statistics every S seconds (0: never)")
     p.set_defaults(func=_run)
 
@@ -53,7 +58,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
               "duration": "engine.duration", "source": "audio.source", "audio_file": "audio.file",
               "loop": "audio.loop", "say": "audio.say", "tts_engine": "audio.tts_engine", "av_delay": "audio.av_delay",
               "mjpeg_port": "sinks.mjpeg_port", "preview": "sinks.preview", "preview_port": "sinks.preview_port",
-              "record": "sinks.record", "control_port": "control.port"}
+              "record": "sinks.record", "control_port": "control.port", "panel_port": "panel.port",
+              "obs": "obs.enabled", "obs_port": "obs.port"}
     for attr, key in simple.items():
         v = getattr(args, attr, None)
         if v is not None:
@@ -78,6 +84,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         o["sinks.mjpeg"] = False
     if getattr(args, "no_control", False):
         o["control.enabled"] = False
+    if getattr(args, "no_panel", False):
+        o["panel.enabled"] = False
     return o
 
 
@@ -103,12 +111,32 @@ def _run(args: argparse.Namespace) -> int:
     app.engine.subscribe(lambda ev: print(f"  {ev}", flush=True))
     if cfg.audio.say and app.playback is not None and cfg.audio.source != "file":
         app.say(cfg.audio.say)
+    panel = None
+    if cfg.control.enabled and cfg.panel.enabled:
+        # The panel binds first: the control server must know its port to allow its Origin.
+        from marionette.control_panel.server import panel_for_app
+
+        panel = panel_for_app(app, host=cfg.control.host, port=cfg.panel.port)
     control = None
     if cfg.control.enabled:
         from marionette.plugin.control.live import start_control
 
-        control, url, token_file = start_control(app, cfg.control, clock=app.clock)
+        control, url, token_file = start_control(app, cfg.control, clock=app.clock,
+                                                  page_ports=(panel.port,) if panel is not None else ())
         print(f"marionette run: control websocket {url} (token in {token_file}; see docs/protocol.md)", flush=True)
+        if panel is not None:
+            from marionette.plugin.control.auth import read_token
+
+            panel.connect_to(url)
+            print(f"marionette run: control panel {panel.url(read_token(token_file))} "
+                  "(the #token part never leaves your browser)", flush=True)
+    bridge = None
+    if cfg.obs.enabled:
+        from marionette.plugin.obs.bridge import start_bridge
+
+        bridge = start_bridge(app, cfg.obs)
+        print(f"marionette run: OBS at {cfg.obs.host}:{cfg.obs.port}, scene {cfg.obs.scene!r} "
+              "(captions, hotkeys; reconnects by itself)", flush=True)
     mj = app.sinks.get("mjpeg")
     where = f"watch {mj.url}" if mj else "no viewer configured"
     until = f"for {cfg.engine.duration:g} s" if cfg.engine.duration else "until Ctrl-C"
@@ -135,8 +163,12 @@ def _run(args: argparse.Namespace) -> int:
         with single_thread():  # one BLAS/OpenCV thread: the engine owns the cores (FACTS.md)
             asyncio.run(main())
     finally:
+        if bridge is not None:
+            bridge.stop()
         if control is not None:
             control.stop()
+        if panel is not None:
+            panel.close()
     st = app.engine.stats()
     print(f"marionette run: stopped after {st.frames} frames; {st.summary()}", flush=True)
     rec = app.sinks.get("record")
