@@ -253,3 +253,21 @@ def test_three_distinct_real_portraits():
     assert len(faces) >= 3
     shapes = {f.shape for f in faces.values()}
     assert len(shapes) == len(faces), "different photos, not copies"
+
+
+def test_exif_orientation_is_honoured(analyzer, astronaut):
+    from io import BytesIO
+
+    from PIL import Image
+
+    img, ref = astronaut
+    # Stored on its side, with the EXIF tag (6: rotate 90 degrees clockwise) a phone would write.
+    im = Image.fromarray(np.ascontiguousarray(np.rot90(img, 1)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = BytesIO()
+    im.save(buf, "JPEG", exif=exif, quality=95)
+    upright = load_image(buf.getvalue())
+    assert upright.shape == img.shape
+    assert np.abs(upright.astype(int) - img).mean() < 4
+    assert _same_face(analyzer.analyze(upright), ref, 1.0, (0, 0)) < 0.02
