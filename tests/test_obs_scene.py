@@ -142,3 +142,20 @@ def _mean_centre(img: np.ndarray) -> tuple[float, float, float] | None:
 def _ink(img: np.ndarray) -> int:
     """Pixels the text drew (bright), a proxy for how much text is shown."""
     return int((img.max(axis=2) > 128).sum())
+
+
+def test_setup_with_the_virtual_camera_source(obs, stream):
+    spec = SceneSpec(scene="Cam Test", stream_url=stream.url, camera_device="/dev/video10", activate=False,
+                     triggers=False)
+    with ObsClient(obs.config()).connect() as c:
+        report = setup_scene(c, spec)
+        try:
+            assert spec.camera_source in report.created
+            items = {i["sourceName"]: i for i in c.request("GetSceneItemList", sceneName=spec.scene)["sceneItems"]}
+            cam = items[spec.camera_source]
+            assert cam["inputKind"] == "v4l2_input" and not cam["sceneItemEnabled"]  # a hidden fallback
+            assert c.request("GetInputSettings", inputName=spec.camera_source)["inputSettings"]["device_id"] == "/dev/video10"
+            # The captions stay on top of both pictures.
+            assert items[spec.caption_source]["sceneItemIndex"] > cam["sceneItemIndex"] > items[spec.avatar_source]["sceneItemIndex"]
+        finally:
+            assert spec.camera_source in teardown_scene(c, spec).removed
