@@ -31,6 +31,8 @@ SHORT_RANGE = DetectorSpec("face_detection_short_range.tflite", ((8, 2), (16, 6)
 FULL_RANGE = DetectorSpec("face_detection_full_range_sparse.tflite", ((4, 1),), 0.6)
 
 NMS_IOU = 0.3
+FULL_RANGE_MIN_FRACTION = 0.07  # measured: the full-range model finds faces from 6 % of its input
+LEVEL_FACTOR = 2.5  # window shrink between tile levels (the model spans about 10x in face size)
 
 
 def make_anchors(size: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -191,9 +193,6 @@ class FaceDetector:
                     found.append(_Candidate(c.box / k, c.keypoints / k, c.score))
         return found
 
-
-FULL_RANGE_MIN_FRACTION = 0.07  # measured: the full-range model finds faces from 6 % of its input
-LEVEL_FACTOR = 2.5  # window shrink between tile levels (the model spans about 10x in face size)
 
 
 def _reduced(image: np.ndarray, net_size: int) -> tuple[np.ndarray, int]:
