@@ -8,6 +8,7 @@ port, so reconnection can be tested. Tests import the `obs` fixture from here.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -91,6 +92,10 @@ class HeadlessObs:
         self.display = f":{number}"
 
     def start(self, wait: float = 30.0) -> "HeadlessObs":
+        if self.running:
+            raise RuntimeError("this OBS is already running; kill() or stop() it first")
+        if self._xvfb is None:
+            atexit.register(self.close)  # a test run that dies early must not leave OBS and Xvfb behind
         self._start_xvfb()
         env = dict(os.environ, HOME=str(self.home), DISPLAY=self.display or "", LIBGL_ALWAYS_SOFTWARE="1",
                    XDG_CONFIG_HOME=str(self.home / ".config"))
@@ -132,11 +137,13 @@ class HeadlessObs:
                 self._obs.wait(5)
 
     def close(self) -> None:
-        self.stop()
-        if self._xvfb is not None and self._xvfb.poll() is None:
-            self._xvfb.terminate()
-            self._xvfb.wait(5)
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            if self._xvfb is not None and self._xvfb.poll() is None:
+                self._xvfb.terminate()
+                self._xvfb.wait(5)
+            shutil.rmtree(self.root, ignore_errors=True)
 
     @property
     def running(self) -> bool:

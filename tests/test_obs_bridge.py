@@ -164,7 +164,11 @@ def test_bridge_reports_loss_and_recovers_with_captions():
                            report=report, backoff=Backoff(initial=0.2, maximum=1.0))
         with bridge:
             assert bridge.link.wait_connected(10)
-            peer.stop()  # a clean quit saves the scene collection, so the captions source survives
+            # OBS saves its scene collection shortly after a change; a crash keeps only what was saved.
+            scenes = peer.home / ".config" / "obs-studio" / "basic" / "scenes"
+            wait_until(lambda: any(spec.caption_source in f.read_text(errors="replace") for f in scenes.glob("*.json")),
+                       10, "OBS never saved the scene collection")
+            peer.kill()  # SIGKILL: a crash, no close frame
             wait_until(lambda: any(s.level == "error" and s.retrying for s in statuses), 10, "loss not reported")
             engine.say("Said while OBS was away.")  # the avatar keeps going; the caption waits
             peer.start()
