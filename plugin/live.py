@@ -275,6 +275,9 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
     note("portrait", True, f"{parts.portrait} ({e.width}x{e.height}, render {parts.render_ms:.1f} ms/frame)")
     note("generator", True, f"{e.generator} at {e.fps:g} fps")
     mixer = ControlMixer(clock=clock)
+    if hasattr(parts.generator, "set_held"):
+        # Inpainting: the generator keeps the channels a control holds (ARCHITECTURE.md, Generator).
+        mixer.on_held_change(parts.generator.set_held)
     engine = Engine(renderer=parts.renderer, generator=parts.generator, features=parts.features, clock=clock,
                     fps=e.fps, mixer=mixer)
 

@@ -234,3 +234,29 @@ def test_controls_from_other_threads_while_mixing():
         th.join()
     assert not errors and len(out) == 90
     assert all(np.all(np.isfinite(f.to_vector())) for f in out)
+
+
+def test_held_channels_reach_the_generator_once_blended_in():
+    """on_held_change: pinned values arrive after the blend-in (so it stays smooth) and leave at release."""
+    m = ControlMixer(clock=FakeClock())
+    calls = []
+    m.on_held_change(calls.append)
+    run(m, 0.1)
+    assert calls == [{}]  # the newcomer learns the current state
+    m.set_channels({"yaw": 8.0, "browInnerUp": 0.5}, transition=0.2)
+    run(m, 0.1, start=0.1)
+    assert calls == [{}]  # still blending in
+    run(m, 0.3, start=0.2)
+    assert calls[-1] == {"yaw": 8.0, "browInnerUp": 0.5}
+    m.look_at(0.5, 0.0, transition=0.1)
+    run(m, 0.3, start=0.5)
+    assert calls[-1]["eyeLookOutLeft"] == 0.5 and calls[-1]["yaw"] == 8.0
+    m.clear_channels(["yaw"], transition=0.3)
+    run(m, 1 / FPS, start=0.8)
+    assert "yaw" not in calls[-1]  # freed at once, while the mixer blends it back
+    n = len(calls)
+    run(m, 1.0, start=0.9)
+    assert len(calls) == n  # nothing changes, nobody is called
+    m.set_channels({"jawOpen": 1.0}, transition=0.0, hold=0.2)
+    run(m, 0.5, start=1.9)
+    assert "jawOpen" in calls[-2] and "jawOpen" not in calls[-1]  # the hold ended by itself

@@ -14,9 +14,10 @@ more than a second (a paused loop, another time base) shifts every control with 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 import numpy as np
 
@@ -49,6 +50,7 @@ _EYE_IDX = np.array([CHANNEL_INDEX[c] for c in GAZE_EYE_CHANNELS], np.intp)
 _YAW, _PITCH = CHANNEL_INDEX["yaw"], CHANNEL_INDEX["pitch"]
 
 Mode = Literal["set", "add"]
+log = logging.getLogger(__name__)
 
 
 def _finite(name: str, value: object) -> float:
@@ -81,6 +83,11 @@ class ControlMixer:
         self.version = 0  # bumped on every change; the frame loop and benchmarks read it
         self.applied_version = 0  # the version the last apply() saw
         self.frames_mixed = 0
+        self._held_listeners: list[Callable[[dict[str, float]], None]] = []
+        self._held_last: dict[str, float] = {}
+        self._held_version = -1
+        self._held_dirty = False
+        self._held_force = False
         self._init_state()
 
     def _init_state(self) -> None:
@@ -317,6 +324,24 @@ class ControlMixer:
                 "version": self.version,
             }
 
+    def on_held_change(self, callback: Callable[[dict[str, float]], None]) -> Callable[[], None]:
+        """Call ``callback(values)`` (from apply, on the frame-loop thread) whenever the channels a
+        generator should pin change: overridden channels once fully blended in (so the blend-in stays
+        smooth), released as soon as their release starts. For MotionGenerators with set_held()."""
+        self._held_listeners.append(callback)
+        self._held_force = True  # tell the newcomer on the next frame
+        return lambda: self._held_listeners.remove(callback) if callback in self._held_listeners else None
+
+    def _settled_held(self, t: float) -> dict[str, float]:
+        w = self._ov_w
+        settled = (w.a1 >= 1.0) & (t >= w.t0 + w.dur) & (self._ov_release > t)
+        out = {ALL_CHANNELS[i]: float(self._ov_v.a1[i]) for i in np.flatnonzero(settled)}
+        g = self._gaze
+        if g.a1[2] >= 1.0 and t >= g.t0[2] + g.dur[2] and t >= g.t0[0] + g.dur[0]:
+            for k, v in gaze_channels(float(g.a1[0]), float(g.a1[1])).items():
+                out.setdefault(k, v)
+        return out
+
     # --- the per-frame mix (frame-loop thread) -----------------------------------------------
     def apply(self, frame: MotionFrame, t: float) -> MotionFrame:
         """Generated motion in, controlled motion out (clamped to the motion space, t kept)."""
@@ -349,6 +374,21 @@ class ControlMixer:
             self._last_t = t
             self.frames_mixed += 1
             self.applied_version = self.version
+            notify = None
+            if self._held_listeners and (self._held_dirty or self._held_force or self.version != self._held_version):
+                self._held_version = self.version
+                held = self._settled_held(t)
+                # still blending in: look again next frame
+                self._held_dirty = t < self._ov_w.busy_until or t < self._gaze.busy_until
+                if held != self._held_last or self._held_force:
+                    self._held_last = notify = held
+                    self._held_force = False
+            listeners = list(self._held_listeners) if notify is not None else ()
+        for cb in listeners:
+            try:
+                cb(dict(notify))
+            except Exception:  # a listener's bug must not stop the frame  # noqa: BLE001
+                log.exception("held-channel listener failed")
         np.clip(out, _LOW, _HIGH, out=out)
         return MotionFrame.from_vector(out.astype(np.float32), t=frame.t)
 
@@ -359,6 +399,7 @@ class ControlMixer:
         if due.any():
             self._ov_w.retarget(due, 0.0, self._ov_release, self._ov_release_dur)
             self._ov_release[due] = np.inf
+            self._held_dirty = True
         due = self._off_release <= t
         if due.any():
             self._off.retarget(due, 0.0, self._off_release, self._off_release_dur)
