@@ -44,6 +44,8 @@ def test_every_example_parses_and_validates_against_its_schema():
     ('{"id": 1, "type": "ping", "v": 2}', "unsupported_version", "v"),
     ('{"id": [1], "type": "ping"}', "bad_value", "id"),
     ('{"id": 1, "type": "push_audio", "sample_rate": 16000.5}', "bad_value", "sample_rate"),
+    ('{"id": 1, "type": "speak", "text": "hi", "voice": "--output=/etc/x"}', "bad_value", "voice"),
+    ('{"id": 1, "type": "speak", "text": "hi", "voice": "en us"}', "bad_value", "voice"),
 ])
 def test_bad_messages_say_what_was_expected(raw, code, field):
     with pytest.raises(ProtocolError) as e:

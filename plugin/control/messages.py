@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 from dataclasses import MISSING, dataclass, field
 from typing import Any, ClassVar
 
@@ -26,6 +27,8 @@ MAX_TEXT = 4000
 MAX_ID = 64
 MAX_PCM_B64 = MAX_MESSAGE_BYTES - 1024
 SUBSCRIBABLE = ("speech", "errors", "status", "stats", "motion")
+# Voice names reach TTS command lines: letters, digits and . _ + - only, never a leading dash.
+VOICE_PATTERN = r"^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*$"
 
 
 class ProtocolError(InputError):
@@ -54,6 +57,7 @@ class Spec:
     choices: tuple[str, ...] = ()
     max_len: int | None = None
     nullable: bool = False
+    pattern: str | None = None  # a regex the whole string must match (JSON Schema "pattern")
 
 
 def f(kind: str, doc: str, default: Any = MISSING, **kw: Any) -> Any:
@@ -89,7 +93,8 @@ class Speak(Message):
     text: str = f("str", "what to say; may contain [emotion] and [gesture] tags", max_len=MAX_TEXT)
     emotion: str | None = f("enum", "emotion to speak with (before any inline tag)", None, choices=EMOTIONS)
     intensity: float = f("num", "emotion intensity", 1.0, lo=0.0, hi=1.0)
-    voice: str | None = f("str", "voice name (engine-specific); default voice when absent", None, max_len=64)
+    voice: str | None = f("str", "voice name (engine-specific); default voice when absent", None, max_len=64,
+                          pattern=VOICE_PATTERN)
     interrupt: bool = f("bool", "stop current speech first instead of queueing", False)
 
 
@@ -375,6 +380,8 @@ def _value(mtype: str, name: str, spec: Spec, v: Any, clamps: list[Clamp], msg_i
             raise bad("a string")
         if spec.max_len is not None and len(v) > spec.max_len:
             raise bad(f"a string of at most {spec.max_len} characters (got {len(v)})")
+        if spec.pattern is not None and not re.fullmatch(spec.pattern, v):
+            raise bad(f"a string matching {spec.pattern}")
         return v
     if k == "enum":
         if not isinstance(v, str) or v not in spec.choices:

@@ -27,6 +27,8 @@ def _field_schema(spec: Spec) -> dict[str, Any]:
         s = {"type": "string"}
         if spec.max_len is not None:
             s["maxLength"] = spec.max_len
+        if spec.pattern is not None:
+            s["pattern"] = spec.pattern
     elif k == "enum":
         s = {"type": "string", "enum": list(spec.choices)}
     elif k in ("names", "events"):
