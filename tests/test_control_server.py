@@ -392,3 +392,35 @@ def test_fuzz_over_the_wire_every_message_gets_one_answer():
         check()
         c.request("reset", transition=0)
         c.close()
+
+
+def test_status_and_error_events_reach_subscribers(live):
+    from marionette.core.engine import StatusEvent
+
+    engine, server = live
+    watcher, other = Client(server), Client(server)
+    ok(watcher.request("subscribe", events=["status", "errors"]))
+    engine._emit(StatusEvent("sink:mjpeg", "client went away", "info"))
+    engine._emit(StatusEvent("source:microphone", "device vanished", "error", retrying=True, t=1.0))
+    first = watcher.event("status")
+    assert first["component"] == "sink:mjpeg" and first["level"] == "info"
+    err = watcher.event("error")
+    assert err["component"] == "source:microphone" and err["retrying"] is True
+    # a connection that did not subscribe gets none of it
+    ok(other.request("ping"))
+    assert not [m for m in other.events if m.get("type") == "event" and m["event"] in ("status", "error")]
+    watcher.close()
+    other.close()
+
+
+def test_too_many_clients_are_refused():
+    with running(max_clients=2) as (engine, server):
+        a, b = Client(server), Client(server)
+        with pytest.raises(InvalidStatus) as e:
+            Client(server)
+        assert e.value.response.status_code == 503
+        a.close()
+        time.sleep(0.2)
+        c = Client(server)  # a freed slot can be taken again
+        c.close()
+        b.close()
