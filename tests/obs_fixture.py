@@ -247,14 +247,19 @@ class AvatarStack:
 
         image = load_image(str(default_portrait_path()))
         self.renderer = PortraitRenderer.load(image, FaceAnalyzer.load().analyze(image), size=(size, size))
+        from marionette.plugin.sinks.preview_ws import WebSocketPreviewSink
+
         self.mjpeg = MjpegSink(port=0)
+        self.preview = WebSocketPreviewSink(port=0)
         self.frames = 0
         self.last_image = None
 
         def render(motion):
             img = self.renderer.render(motion)
             self.last_image = img
-            self.mjpeg.send(VideoFrame(img, motion.t, self.frames))
+            frame = VideoFrame(img, motion.t, self.frames)
+            self.mjpeg.send(frame)
+            self.preview.send(frame)
             self.frames += 1
 
         self.clock = MonotonicClock()
@@ -275,3 +280,4 @@ class AvatarStack:
         self.panel.close()
         self.control.stop()
         self.mjpeg.close()
+        self.preview.close()

@@ -198,3 +198,17 @@ def test_foreign_origin_page_is_refused(browser, stack):
         page.goto(other.url(stack.token))
         page.wait_for_selector(".banner.error >> text=refused the connection", timeout=10_000)
         page.close()
+
+
+def test_websocket_preview_is_used_when_the_run_serves_one(browser, stack):
+    cfg = PanelServerConfig(port=0, control_url=stack.control.server.url, mjpeg_url=stack.mjpeg.url,
+                            preview_url=stack.preview.url)
+    with PanelServer(cfg) as panel:
+        page = browser.new_page()
+        page.goto(panel.url(stack.token))
+        # Frames arrive as JPEG blobs over the websocket, newest first; the MJPEG stream is not used.
+        page.wait_for_function("document.querySelector('#preview').src.startsWith('blob:') && "
+                               "document.querySelector('#preview').naturalWidth === 256", timeout=20_000)
+        first = page.evaluate("document.querySelector('#preview').src")
+        page.wait_for_function(f"document.querySelector('#preview').src !== {first!r}", timeout=10_000)
+        page.close()
