@@ -47,6 +47,24 @@ def crop_matrix(eye_centre: np.ndarray, face_width_px: float, image_size: tuple[
 
 
 def resample(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The photo placed into the output frame. Where the frame reaches beyond the photo (a 16:9
+    frame of a square photo), the gap is a blurred mirror of the photo, not smeared edge pixels."""
+    out = _place(image, matrix, size)
+    inside = _place(np.full(image.shape[:2], 255, np.uint8), matrix, size, border=cv2.BORDER_CONSTANT)
+    if inside.min() == 255:
+        return out
+    mirror = _place(image, matrix, size, border=cv2.BORDER_REFLECT_101)
+    k = max(size) // 24 * 2 + 1
+    fill = cv2.GaussianBlur(cv2.resize(mirror, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA), (k // 4 * 2 + 1,) * 2, 0)
+    fill = cv2.resize(fill, size, interpolation=cv2.INTER_LINEAR)
+    fill = (fill.astype(np.float32) * 0.85).astype(np.uint8)  # a little darker: the eye stays on the photo
+    edge = max(3, size[1] // 90) * 2 + 1
+    alpha = cv2.GaussianBlur(cv2.erode(inside, np.ones((edge, edge), np.uint8)), (edge, edge), 0)
+    a = (alpha.astype(np.float32) / 255)[..., None]
+    return (out * a + fill * (1 - a) + 0.5).astype(np.uint8)
+
+
+def _place(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     s = matrix[0, 0]
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
     if interp == cv2.INTER_AREA:
@@ -55,5 +73,5 @@ def resample(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np
         m = matrix.copy()
         m[:, :2] = np.eye(2)
         m[:, 2] += 0.5 - 0.5 * s  # resize samples pixel centres: (x + 0.5) / s - 0.5
-        return cv2.warpAffine(small, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpAffine(image, matrix, size, flags=interp, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(small, m, size, flags=cv2.INTER_LINEAR, borderMode=border)
+    return cv2.warpAffine(image, matrix, size, flags=interp, borderMode=border)
