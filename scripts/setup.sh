@@ -21,6 +21,8 @@ if [[ $want_test == 1 ]]; then
     # A user-space PulseAudio server: the virtual microphone and speaker of the live-engine tests.
     apt_pkgs+=(pulseaudio pulseaudio-utils)
 fi
+# Debian's python3 comes without ensurepip, so `python3 -m venv` fails until python3-venv is in.
+[[ -x .venv/bin/python ]] || python3 -c "import ensurepip, venv" >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do
