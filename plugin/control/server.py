@@ -58,6 +58,9 @@ class ServerConfig:
     audio_realtime: float = 4.0
     max_clients: int = 64
     outbox: int = 512
+    # All connections together: what the server thread may spend on messages without starving the
+    # frame loop of the GIL (about 150 us each, so 3000/s is under half a core).
+    total_rate: float = 3000.0
 
 
 @dataclass(eq=False)  # identity-hashed: connections live in a set
@@ -98,6 +101,7 @@ class ControlServer:
         self._on_start: dict[str, tuple[Segment, bool]] = {}
         self._on_end: dict[str, Segment] = {}
         self.port = config.port
+        self._total = TokenBucket(config.total_rate, config.total_rate, self.clock)
         self.counters = {"connections": 0, "refused_handshakes": 0, "messages": 0, "errors": 0,
                          "rate_limited": 0, "events_dropped": 0, "dropped_clients": 0}
 
@@ -233,14 +237,15 @@ class ControlServer:
     def _text(self, conn: _Conn, raw: str) -> None:
         self.counters["messages"] += 1
         conn.messages += 1
-        if not conn.bucket.take():
+        if not conn.bucket.take() or not self._total.take():
             self.counters["rate_limited"] += 1
             conn.refused_in_row += 1
             if conn.refused_in_row > TOO_MANY_REFUSALS:
                 self._drop(conn, "rate limit exceeded for too long")
                 return
-            self._error(conn, m.ProtocolError("rate_limited", f"more than {self.config.rate:g} messages/s "
-                                              f"(burst {self.config.burst:g}); this message was dropped, slow down"))
+            self._error(conn, m.ProtocolError("rate_limited", f"more than {self.config.rate:g} messages/s on this "
+                                              f"connection (burst {self.config.burst:g}) or {self.config.total_rate:g}/s "
+                                              "in all; this message was dropped, slow down"))
             return
         conn.refused_in_row = 0
         try:
