@@ -61,3 +61,37 @@ def test_learns_audio_and_emotion_and_exports(tmp_path):
     happy = gen.push(_features(held_out)) + gen.flush()
     assert np.mean([f["mouthSmileLeft"] for f in happy[10:]]) > 0.3
     assert np.mean([f["mouthSmileLeft"] for f in frames[10:]]) < 0.15
+
+
+def test_train_command_on_corpus_shards(tmp_path, capsys):
+    """`marionette train` end to end on real shard files (core.corpus.shards format), then the runtime loads it."""
+    import json
+
+    from marionette.core.corpus.shards import CorpusUtterance, write_shard
+    from marionette.core.track import MotionTrack
+    from marionette.plugin.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shards = {}
+    for split, utts in (("train", synthetic_corpus(4, 5, seconds=3.0)), ("heldout", synthetic_corpus(1, 6, seconds=3.0))):
+        rows = []
+        for u in utts:
+            a = u.audio
+            f0 = np.where(a[:, 82] > 0, 100 * 2 ** a[:, 81], 0).astype(np.float32)
+            rows.append(CorpusUtterance(u.name, AudioFeatures(a[:, :80], a[:, 80], f0, a[:, 83]),
+                                        MotionTrack(u.fps, u.motion), [], {"emotion": {"label": "happy", "intensity": 0.5}}))
+        write_shard(corpus / f"{split}-00000.npz", rows)
+        shards[split] = [f"{split}-00000.npz"]
+    (corpus / "manifest.json").write_text(json.dumps({"shards": shards}))
+    out = tmp_path / "model"
+    assert main(["train", "--corpus", str(corpus), "--out", str(out), "--steps", "12", "--batch", "16",
+                 "--size", "small", "--threads", "1", "--quiet"]) == 0
+    assert "4 utterances" in capsys.readouterr().out
+    for name in ("diffusion.pt", "diffusion.onnx", "diffusion.json", "loss.csv", "loss.png"):
+        assert (out / name).exists(), name
+    gen = DiffusionGenerator.load(out, fps=30.0)
+    frames = gen.push(_features(synthetic_corpus(1, 7, seconds=2.0)[0])) + gen.flush()
+    assert abs(len(frames) - 60) <= 2 and all(np.isfinite(f.to_vector()).all() for f in frames)
+    # Resuming needs an existing checkpoint, and says so.
+    assert main(["train", "--corpus", str(corpus), "--out", str(out), "--resume", str(tmp_path / "nope.pt")]) == 2

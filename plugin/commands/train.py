@@ -35,6 +35,10 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    import os
+
+    # Passive OpenMP waits: spinning threads collapse on a shared CPU (see models/diffusion/__init__.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch  # noqa: F401
     except ImportError:
