@@ -170,11 +170,25 @@ def test_feature_speed_whole_file():
     """Target >= 200x realtime on one core; asserted loosely (the CI machine is shared)."""
     import time
 
-    x = np.tile(speechlike(), 10)  # 30 s
+    x = np.tile(speechlike(), 4)  # 12 s
     extract_features(AudioChunk(x[:SR], SR))
     best = 0.0
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: a busy shared machine slows the wall clock, not the work
         extract_features(AudioChunk(x, SR))
-        best = max(best, 30.0 / (time.perf_counter() - t0))
+        best = max(best, 12.0 / max(time.process_time() - t0, 1e-3))
     assert best > 50
+
+
+def test_long_streams_keep_bounded_state():
+    """Two minutes in 1 s chunks: the extractor's buffers stay a window long, the frame count exact."""
+    ex = StreamingFeatureExtractor.load()
+    rng = np.random.default_rng(0)
+    n = 0
+    for i in range(120):
+        out = ex.push(AudioChunk((rng.standard_normal(44100) * 0.05).astype(np.float32), 44100, float(i)))
+        n += len(out)
+        assert ex._buf.size <= 400 + 16000 and ex._vad_probs.size <= 4
+        assert ex._resampler._buf.size < 44100 + 1000
+    n += len(ex.flush())
+    assert n == 120 * 100

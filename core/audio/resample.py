@@ -102,13 +102,16 @@ class StreamingResampler:
         n = np.arange(self._n_out, last + 1, dtype=np.int64)
         if n.size == 0:
             return np.zeros(0, np.float32)
-        pos = n * self.down
-        base = pos // self.up  # floor of the input position
-        phase = pos % self.up
         table = _table(self.up, self.down, self.half, self.cutoff)
-        taps = table[phase] if table is not None else _kernel(phase / self.up, self.half, self.cutoff)
-        idx = (base - self._x0 - self.half + 1)[:, None] + np.arange(2 * self.half)[None, :]
-        out = np.einsum("ij,ij->i", self._buf[idx], taps, dtype=np.float32)
+        if table is not None and n.size >= 2 * self.up:
+            out = self._by_phase(n, table)
+        else:
+            pos = n * self.down
+            base = pos // self.up  # floor of the input position
+            phase = pos % self.up
+            taps = table[phase] if table is not None else _kernel(phase / self.up, self.half, self.cutoff)
+            idx = (base - self._x0 - self.half + 1)[:, None] + np.arange(2 * self.half)[None, :]
+            out = np.einsum("ij,ij->i", self._buf[idx], taps, dtype=np.float32)
         self._n_out = int(last) + 1
         # Drop input no longer needed by the next output.
         keep_from = (self._n_out * self.down) // self.up - self.half + 1
@@ -116,6 +119,22 @@ class StreamingResampler:
         if drop > 0:
             self._buf = self._buf[drop:]
             self._x0 = keep_from
+        return out
+
+
+    def _by_phase(self, n: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """Long pushes: outputs n, n+up, n+2up... share one phase and step ``down`` inputs apart, so each
+        phase is one matrix-vector product over a strided view of the buffer (no gather copy)."""
+        out = np.empty(n.size, np.float32)
+        taps = 2 * self.half
+        item = self._buf.itemsize
+        for r in range(min(self.up, n.size)):
+            m = n[r]
+            count = (n.size - r + self.up - 1) // self.up
+            start = (int(m) * self.down) // self.up - self._x0 - self.half + 1
+            rows = np.lib.stride_tricks.as_strided(self._buf[start:], shape=(count, taps),
+                                                   strides=(self.down * item, item), writeable=False)
+            out[r :: self.up] = rows @ table[(int(m) * self.down) % self.up]
         return out
 
 
