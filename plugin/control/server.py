@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -164,7 +165,7 @@ class ControlServer:
         if not self._origins.allows(origin):
             self.counters["refused_handshakes"] += 1
             return connection.respond(HTTPStatus.FORBIDDEN, f"Origin {origin} is not allowed to drive this avatar; "
-                                      "add it with --allow-origin if it is yours\n")
+                                      "add it to [control] allow_origins if it is yours\n")
         if not token_matches(self._token, offered_token(request.path, request.headers)):
             self.counters["refused_handshakes"] += 1
             return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token: send 'Authorization: Bearer "
@@ -204,9 +205,12 @@ class ControlServer:
                 await (ws.close(1008, conn.close_reason) if conn.closing else ws.close())
 
     async def _writer(self, conn: _Conn) -> None:
-        while True:
-            text = await conn.outbox.get()
-            await conn.ws.send(text)
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):  # the reader side notices and cleans up
+            while True:
+                text = await conn.outbox.get()
+                await conn.ws.send(text)
 
     def _send(self, conn: _Conn, obj: dict, droppable: bool = False) -> None:
         try:
@@ -482,6 +486,7 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+@functools.cache
 def _server_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
