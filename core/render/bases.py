@@ -283,8 +283,10 @@ def build_bases(neutral: np.ndarray, *, calibrated: bool = True) -> ExpressionBa
     out["mouthRollLower"] = 0.6 * lip_thin * band_l[:, None] + vec(band_l, (0.0, 0.0, 0.02))
     out["mouthRollUpper"] = 0.6 * lip_thin * band_u[:, None] + vec(band_u, (0.0, 0.0, 0.02))
     chin = _gauss(c, c[152] + np.array([0.0, -0.08, 0.0]), 0.1) * (c[:, 1] > y_seam)
-    out["mouthShrugLower"] = vec(np.maximum(wl, chin), (0.0, -0.03, -0.01))
-    out["mouthShrugUpper"] = vec(wu, (0.0, -0.02, -0.005))
+    # Shrugs push the lips together upwards: both lips move (less the upper one), so the
+    # closed mouth stays closed instead of opening a slit.
+    out["mouthShrugLower"] = vec(np.maximum(np.maximum(wl, 0.8 * wu), chin), (0.0, -0.03, -0.01))
+    out["mouthShrugUpper"] = vec(np.maximum(wu, wl), (0.0, -0.02, -0.005))
 
     # --- cheeks and nose ----------------------------------------------------------------
     for s in SIDES:
