@@ -281,3 +281,13 @@ class AvatarStack:
         self.control.stop()
         self.mjpeg.close()
         self.preview.close()
+
+
+def wait_js(page, expression: str, timeout: float) -> None:
+    """Poll a JavaScript expression until it is truthy. Playwright's wait_for_function evaluates
+    its predicate with eval() inside the page, which the panel's Content-Security-Policy forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)

@@ -18,7 +18,7 @@ from marionette.control_panel.server import PanelServerConfig, PanelServer, pane
 from marionette.core.engine.stats import StatusEvent
 from marionette.core.motion_space import ALL_CHANNELS, EMOTIONS
 
-from obs_fixture import AvatarStack
+from obs_fixture import AvatarStack, wait_js
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -107,7 +107,7 @@ def test_slider_moves_the_avatar_in_the_next_frames(browser, stack):
     page.goto(stack.panel.url(stack.token))
     page.wait_for_selector("#conn[data-state=connected]", timeout=10_000)
     assert "token" not in page.url  # moved out of the address bar at once
-    page.wait_for_function("document.querySelector('#preview').naturalWidth > 0", timeout=10_000)
+    wait_js(page, "document.querySelector('#preview').naturalWidth > 0", 10)
     assert page.locator(".chan.unsupported [data-channel=tongueOut]").count() == 1
     assert page.locator("input[type=range][data-channel]").count() == len(ALL_CHANNELS)
     time.sleep(0.3)
@@ -165,8 +165,8 @@ def test_buttons_speak_and_status_reach_the_engine(browser, stack):
     page.wait_for_selector("#speaking.speaking", timeout=5_000)
     assert page.locator("#caption").inner_text() == "Hello from the panel"
     # Stats arrive and the graphs get numbers.
-    page.wait_for_function("document.querySelector('#fps-now').textContent.includes('fps') && "
-                           "!document.querySelector('#fps-now').textContent.startsWith('–')", timeout=5_000)
+    wait_js(page, "document.querySelector('#fps-now').textContent.includes('fps') && "
+                           "!document.querySelector('#fps-now').textContent.startsWith('–')", 5)
     # An engine error shows as a banner and in the component table.
     stack.engine._emit(StatusEvent("sink:virtualcam", "device vanished", "error", True))
     page.wait_for_selector(".banner.error >> text=sink:virtualcam: device vanished (retrying)", timeout=5_000)
@@ -207,8 +207,8 @@ def test_websocket_preview_is_used_when_the_run_serves_one(browser, stack):
         page = browser.new_page()
         page.goto(panel.url(stack.token))
         # Frames arrive as JPEG blobs over the websocket, newest first; the MJPEG stream is not used.
-        page.wait_for_function("document.querySelector('#preview').src.startsWith('blob:') && "
-                               "document.querySelector('#preview').naturalWidth === 256", timeout=20_000)
+        wait_js(page, "document.querySelector('#preview').src.startsWith('blob:') && "
+                               "document.querySelector('#preview').naturalWidth === 256", 20)
         first = page.evaluate("document.querySelector('#preview').src")
-        page.wait_for_function(f"document.querySelector('#preview').src !== {first!r}", timeout=10_000)
+        wait_js(page, f"document.querySelector('#preview').src !== {first!r}", 10)
         page.close()

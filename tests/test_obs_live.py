@@ -18,7 +18,7 @@ from marionette.plugin.obs import ObsClient, ObsRequestError
 from marionette.plugin.obs.bridge import BridgeConfig, ObsBridge
 from marionette.plugin.obs.scene import SceneSpec, setup_scene, teardown_scene
 
-from obs_fixture import AvatarStack, obs  # noqa: F401 - `obs` is a fixture
+from obs_fixture import AvatarStack, obs, wait_js  # noqa: F401 - `obs` is a fixture
 
 pytest.importorskip("obswebsocket", reason="obs-websocket-py not installed (pip install 'marionette[obs]')")
 SHOTS = os.environ.get("MARIONETTE_SHOT_DIR")
@@ -181,7 +181,7 @@ def test_marionette_run_with_obs_and_the_panel(obs, tmp_path):
                                         f"{page.locator('#banners').inner_text()!r} {page.locator('#log').inner_text()!r})\n"
                                         + "".join(lines))
             assert opened < closed - 40
-            page.wait_for_function("!document.querySelector('#fps-now').textContent.startsWith('–')", timeout=10_000)
+            wait_js(page, "!document.querySelector('#fps-now').textContent.startsWith('–')", 10)
             if SHOTS:
                 page.screenshot(path=str(Path(SHOTS) / "panel_run.png"))
             page.locator("#speak-text").fill("Captions come from the running engine.")

@@ -215,22 +215,26 @@ def teardown_scene(client: ObsClient, spec: SceneSpec) -> SetupReport:
         client.request("RemoveInput", inputName=name)
     if triggers:
         report.removed.append(f"{len(triggers)} hotkey triggers")
-    for scene in (spec.trigger_scene, spec.scene):
-        _remove_scene(client, scene, report)
+    ours = (spec.trigger_scene, spec.scene)
+    for scene in ours:
+        _remove_scene(client, scene, ours, report)
     return report
 
 
-def _remove_scene(client: ObsClient, scene: str, report: SetupReport) -> None:
+def _remove_scene(client: ObsClient, scene: str, ours: tuple[str, ...], report: SetupReport) -> None:
     listing = client.request("GetSceneList")
     names = [s["sceneName"] for s in listing["scenes"]]
-    if scene in names:
-        if len(names) == 1:
+    if scene not in names:
+        return
+    # OBS removes scenes asynchronously: one we just removed may still be listed, so never
+    # switch to one of ours.
+    others = [n for n in names if n not in ours]
+    if listing.get("currentProgramSceneName") == scene:
+        if not others:
             return  # OBS cannot remove its last scene; leave it empty rather than fail
-        if listing.get("currentProgramSceneName") == scene:
-            other = next(n for n in names if n != scene)
-            client.request("SetCurrentProgramScene", sceneName=other)
-        client.request("RemoveScene", sceneName=scene)
-        report.removed.append(f"scene {scene!r}")
+        client.request("SetCurrentProgramScene", sceneName=others[0])
+    client.request("RemoveScene", sceneName=scene)
+    report.removed.append(f"scene {scene!r}")
 
 
 def _ensure_input(client: ObsClient, scene: str, name: str, kind: str, settings: dict,
