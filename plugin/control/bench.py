@@ -159,6 +159,7 @@ def bench_control(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "clients.json"
         f0, late0 = stats()
+        c0 = thread.cpu_time()
         u0 = resource.getrusage(resource.RUSAGE_SELF)
         w0 = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", __name__, "clients", server.url, token, str(args.clients),
@@ -166,6 +167,7 @@ def bench_control(args: argparse.Namespace) -> dict:
                               timeout=args.duration * 3 + 60)
         w1 = time.monotonic()
         u1 = resource.getrusage(resource.RUSAGE_SELF)
+        c1 = thread.cpu_time()
         f1, late1 = stats()
         if proc.returncode != 0:
             raise RuntimeError(f"bench clients failed: {proc.stderr[-2000:]}")
@@ -208,6 +210,8 @@ def bench_control(args: argparse.Namespace) -> dict:
         "frames_dropped": late,
         "frame_drop_pct": round(100.0 * late / max(1, frames + late), 3),
         "fps": round(frames / (w1 - w0), 2),
+        # CPU the protocol server's own thread spent per message: independent of how busy the machine is
+        "server_cpu_us_per_message": round((c1 - c0) / max(1, len(sends)) * 1e6, 1),
         "engine_process_cpu_share": round((u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) / (w1 - w0), 3),
         "client_process_cpu_share": round(clients["cpu_share"], 3),
         "baseline_without_clients": baseline,

@@ -534,6 +534,15 @@ class ServerThread:
             raise self._error
         return self
 
+    def cpu_time(self) -> float:
+        """CPU seconds the server's thread has used (its own clock: unaffected by a busy machine)."""
+        import time
+
+        async def read() -> float:
+            return time.thread_time()
+
+        return asyncio.run_coroutine_threadsafe(read(), self._loop).result(5)
+
     def stop(self) -> None:
         if self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
