@@ -310,6 +310,21 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
                 note("speaker", False, "no audio output device; speech is silent here but lips still move "
                      "(and is in the recording)")
 
+    if playback is not None and a.source != "file" and (a.say or a.source == "tts"):
+        # Load the voice now: loading it while frames run would stall them for seconds (it holds
+        # the interpreter lock), and the first words would come late. (With a microphone and no
+        # greeting the voice loads on the first say().)
+        t0 = time.perf_counter()
+        from marionette.core.speech import synthesize
+
+        for name in ([a.tts_engine, "espeak"] if a.tts_engine == "piper" else [a.tts_engine]):
+            try:
+                synthesize("Hi.", engine=name)
+                note("voice", True, f"{name} ready in {time.perf_counter() - t0:.1f} s")
+                break
+            except Exception as err:  # noqa: BLE001 - say() falls back and reports; this is a warm-up
+                note("voice", False, f"{name}: {err}")
+
     sinks: dict[str, Any] = {}
     if s.virtualcam:
         try:
