@@ -77,3 +77,19 @@ def test_mcp_server_driven_by_the_mcp_client_sdk():
         t0 = time.monotonic()
         asyncio.run(asyncio.wait_for(session(), 60))
         assert time.monotonic() - t0 < 60
+
+
+def test_mcp_server_says_why_when_the_engine_refuses_or_is_absent():
+    from mcp import Client, StdioServerParameters
+
+    with running() as (engine, server):
+        async def call(url, token):
+            params = StdioServerParameters(command=sys.executable, args=["-m", "marionette.plugin.cli", "mcp", "--url",
+                                                                         url, "--token", token])
+            async with Client(params) as client:
+                return await client.call_tool("gesture", {"name": "nod"})
+
+        r = asyncio.run(asyncio.wait_for(call(server.url, "wrong-token-0123456789"), 60))
+        assert r.is_error and "HTTP 401" in r.content[0].text
+        r = asyncio.run(asyncio.wait_for(call("ws://127.0.0.1:9/", TOKEN), 60))
+        assert r.is_error and "cannot reach" in r.content[0].text

@@ -28,6 +28,8 @@ def _require_mcp():
 def build_server(url: str, token: str):
     """The MCP server object (mcp.server.Server) bridging tool calls to ``url``."""
     Server, types = _require_mcp()
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
     state: dict[str, Any] = {"client": None}
     tools = [types.Tool(name=t["name"], description=t["description"], input_schema=t["inputSchema"])
              for t in tool_definitions("mcp")]
@@ -46,7 +48,11 @@ def build_server(url: str, token: str):
             result = await client.request(name, **args)
         except RemoteError as e:
             return _result(types, str(e), error=True)
-        except (OSError, ConnectionError, TimeoutError) as e:
+        except InvalidStatus as e:
+            state["client"] = None
+            return _result(types, f"the Marionette engine at {url} refused the connection "
+                           f"(HTTP {e.response.status_code}): check the token (marionette mcp --token)", error=True)
+        except (OSError, ConnectionError, TimeoutError, ConnectionClosed) as e:
             state["client"] = None
             return _result(types, f"cannot reach the Marionette engine at {url} ({e}); is `marionette run` going?",
                            error=True)
