@@ -182,7 +182,17 @@ class LiveApp:
         self.engine.stop()
 
     async def close(self) -> None:
+        import asyncio
+
+        self._generation += 1  # drop the sentences not yet synthesized
+        while True:
+            try:
+                self._tts_q.get_nowait()
+            except queue.Empty:
+                break
         self._tts_q.put(None)
+        # Wait for a synthesis in progress: native inference threads alive at interpreter exit abort it.
+        await asyncio.to_thread(self._tts_thread.join, 30)
         await self.engine.close()
 
     # --- internals ------------------------------------------------------------------------
