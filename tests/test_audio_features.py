@@ -192,3 +192,14 @@ def test_long_streams_keep_bounded_state():
         assert ex._resampler._buf.size < 44100 + 1000
     n += len(ex.flush())
     assert n == 120 * 100
+
+
+def test_bench_features_cli(capsys):
+    import json
+
+    from marionette.plugin.cli import main
+
+    assert main(["bench", "features", "--seconds", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["benchmark"] == "features" and out["whole_file_x_realtime_cpu"] > 10
+    assert out["stream_20ms_ms_per_push"] > 0

@@ -109,12 +109,25 @@ def _bench_control(args: argparse.Namespace) -> dict:
     return bench_control(args)
 
 
+# ---------------------------------------------------------------------------- features
+def _features_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=60.0, help="seconds of speech-like audio (default 60)")
+
+
+def _bench_features(args: argparse.Namespace) -> dict:
+    from ...core.audio.bench import bench_features
+
+    return {"benchmark": "features", **bench_features(args.seconds)}
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("render", "portrait renderer: ms/frame p50/p95 and fps on one thread", bench_render, _render_args),
     Benchmark("pipeline", "live engine at 30 fps 512x512: mic onset -> open-mouth frame p50/p95, sustained fps, "
               "CPU share, TTS A/V offset", bench_pipeline, _pipeline_args),
     Benchmark("control", "control websocket under load (20 agents x 50 msg/s for 60 s while rendering 30 fps): "
               "frame drops, message loss, reply and command-to-frame latency", _bench_control, _control_args),
+    Benchmark("features", "audio features (log-mel, loudness, F0, VAD): x realtime on one pinned core, whole file "
+              "and 20 ms pushes", _bench_features, _features_args),
 ]
 
 
