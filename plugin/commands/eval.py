@@ -16,18 +16,20 @@ def _lipsync_args(p) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="generator frame rate (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N utterances (quick look)")
+    p.add_argument("--noisy", action="store_true",
+                   help="the generator hears the audio through reverb/noise/codec (ground truth stays clean)")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
 
 
 def _lipsync_run(args) -> int:
     from ...core.corpus.lipsync import evaluate
 
-    r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit)
+    r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit, noisy=args.noisy)
     if args.json:
         print(json.dumps(r))
         return 0
     print(f"lipsync {r['generator']} on {r['split']} ({r['n_utterances']} utterances, {r['minutes']} min"
-          f"{', text given' if r['text_given'] else ''}):")
+          f"{', text given' if r['text_given'] else ''}{', noisy audio' if r['noisy'] else ''}):")
     for k in ("jaw_open_r", "bilabial_recall", "bilabial_precision", "rounded_recall", "offset_ms", "mouth_mae"):
         print(f"  {k:20s} {r[k]}")
     return 0
