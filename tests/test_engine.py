@@ -140,3 +140,28 @@ def test_controls_are_mixed_on_top_of_generated_motion(renderer, meter):
     run(eng, 0.5)
     assert meter(rec.images[-1]) > 0.8
     assert eng.last_motion["jawOpen"] == pytest.approx(1.0)
+
+
+def test_a_renderer_that_fails_for_a_while_repeats_the_last_picture_on_time(renderer):
+    class Glitchy:
+        size, supported_channels, unsupported_channels = renderer.size, renderer.supported_channels, renderer.unsupported_channels
+        calls = 0
+
+        def render(self, motion):
+            Glitchy.calls += 1
+            if 10 <= Glitchy.calls < 20:
+                raise RuntimeError("out of memory")
+            return renderer.render(motion)
+
+    clock = FakeClock()
+    rec = RecordingFrameSink(keep_images=True)
+    eng = make_engine(Glitchy(), clock, sinks=[rec])
+    events = []
+    eng.subscribe(events.append)
+    stats = run(eng, 1.0)
+    assert stats.frames == 30 and [e.level for e in events] == ["error", "recovered"]
+    assert events[0].component == "stage:renderer" and "out of memory" in events[0].message
+    shown = {i: img for (i, _), img in zip(rec.frames, rec.images)}
+    assert any(9 <= i <= 18 for i in shown)
+    for i in (i for i in shown if 9 <= i <= 18):  # the last good picture (frame 8), repeated
+        assert np.array_equal(shown[i], shown[min(shown, key=lambda k: abs(k - 8) if k <= 8 else 99)])

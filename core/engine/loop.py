@@ -84,6 +84,7 @@ class Engine:
         self._listeners: list[Callable[[StatusEvent], None]] = []
         self._frame_listeners: list[Callable[[VideoFrame, MotionFrame], None]] = []
         self._source_failing: set[int] = set()
+        self._stage_failing: set[str] = set()
         self._clear = threading.Event()
         self._stop = threading.Event()
         self._stage = {name: Rolling() for name in STAGES}
@@ -241,11 +242,19 @@ class Engine:
         s0 = timer()
         block, present = self._read_audio()
         s1 = timer()
-        feats = self.features.push(block) if block is not None else None
-        s2 = timer()
-        generated = self.generator.push(feats) if feats is not None and len(feats) else []
-        if feats is not None and len(feats):
-            generated += self._maybe_end_segment(feats)
+        feats, generated = None, []
+        try:
+            feats = self.features.push(block) if block is not None else None
+            s2 = timer()
+            generated = self.generator.push(feats) if feats is not None and len(feats) else []
+            if feats is not None and len(feats):
+                generated += self._maybe_end_segment(feats)
+            self._recovered("stage:generator")
+        except Exception as e:  # a model bug must not stop the show: drop this audio, start afresh
+            self._failed("stage:generator", e)
+            self.features.reset()
+            self.generator.reset()
+            s2 = timer()
         s3 = timer()
         if generated:
             newest = generated[-1]
@@ -259,12 +268,23 @@ class Engine:
             motion = motion + np.float32(1.0 - fresh) * self.idle.offsets(tick, speaking=bool(motion[_JAW] > 0.08))
         frame = MotionFrame.from_vector(motion, t=tick)
         if self.mixer is not None:
-            frame = self.mixer.apply(frame, tick)
+            try:
+                frame = self.mixer.apply(frame, tick)
+                self._recovered("stage:controls")
+            except Exception as e:  # controls failing: show the generated motion without them
+                self._failed("stage:controls", e)
         vec = frame.to_vector()
         if not np.all(np.isfinite(vec)) or np.any(vec < MOTION_LOW) or np.any(vec > MOTION_HIGH):
             frame = frame.clamped()[0]
         s4 = timer()
-        image = self.renderer.render(frame)
+        try:
+            image = self.renderer.render(frame)
+            self._recovered("stage:renderer")
+        except Exception as e:  # keep emitting the last good picture, on time
+            self._failed("stage:renderer", e)
+            if self.last_frame is None:
+                raise
+            image, frame = self.last_frame.image, self.last_motion
         video = VideoFrame(image, tick, index)
         s5 = timer()
         with self._lock:
@@ -290,6 +310,17 @@ class Engine:
             except Exception:  # a listener's bug must not stop the show
                 log.exception("frame listener failed")
         return video
+
+    def _failed(self, component: str, e: Exception) -> None:
+        if component not in self._stage_failing:
+            self._stage_failing.add(component)
+            log.exception("%s failed", component)
+            self.report(StatusEvent(component, f"{type(e).__name__}: {e}", "error", retrying=True))
+
+    def _recovered(self, component: str) -> None:
+        if component in self._stage_failing:
+            self._stage_failing.discard(component)
+            self.report(StatusEvent(component, "working again", "recovered"))
 
     def _maybe_end_segment(self, feats) -> list[MotionFrame]:
         """Cut the live stream into segments at quiet moments: streaming generators buffer a whole
