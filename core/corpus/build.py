@@ -216,10 +216,10 @@ def teach_track(phones, *, fps: float, duration: float, **kwargs):
     return teach(phones, fps=fps, duration=duration, **kwargs)
 
 
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def _worker_init() -> None:
-    # One BLAS/onnxruntime thread per worker: two workers already fill two cores.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if real.available() is None:
         _CLIPS.update({c.name: c for c in real.clips("all")})
 
@@ -274,13 +274,27 @@ def _execute(cfg: BuildConfig, jobs: list[Job], out: Path) -> dict:
             shards[split].append(name)
             buffers[split] = []
 
-    bar = tqdm(total=round(sum(j.est_seconds for j in jobs) / 60, 1), unit="min", desc="corpus",
-               disable=not cfg.progress, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} est. min [{elapsed}<{remaining}]")
+    total = 0.0
+    for j in jobs:  # summed in the order of the updates, so the bar ends exactly at its total
+        total += j.est_seconds / 60
+    bar = tqdm(total=total, unit="min", desc="corpus", disable=not cfg.progress,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} est. min [{elapsed}<{remaining}]")
     work = [(j, cfg.fps) for j in jobs]
     if cfg.workers > 1:
         import multiprocessing as mp
 
-        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_worker_init)
+        # One BLAS thread per worker (two workers already fill two cores). Spawned children read the
+        # environment at start, before numpy loads, so it is set around the pool's creation.
+        saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+        os.environ.update(_ONE_THREAD)
+        try:
+            pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_worker_init)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         results = pool.imap(_run, work, chunksize=4)
     else:
         pool = None
@@ -288,7 +302,7 @@ def _execute(cfg: BuildConfig, jobs: list[Job], out: Path) -> dict:
         results = map(_run, work)
     try:
         for job, res in zip(jobs, results):
-            bar.update(round(job.est_seconds / 60, 3))
+            bar.update(job.est_seconds / 60)
             if isinstance(res, tuple):
                 failed.append({"uid": res[0], "error": res[1]})
                 continue
@@ -311,6 +325,10 @@ def _execute(cfg: BuildConfig, jobs: list[Job], out: Path) -> dict:
                 real_clips[split].add(job.clip)
                 real_seconds[split] += res.duration
             flush(split)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()  # Ctrl-C or an error: don't wait for the queued utterances
+        raise
     finally:
         bar.close()
         if pool is not None:
