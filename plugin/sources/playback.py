@@ -194,6 +194,7 @@ class _Player:
         self.corrections = 0
         self.device_latency = 0.0
         self.last_error = 0.0  # seconds the head of the queue was off when last checked
+        self.effective_delay = 0.0  # the A/V delay in force (playback_delay unless the device is slower)
 
     def start(self) -> None:
         try:
@@ -229,7 +230,11 @@ class _Player:
         dac = time_info.outputBufferDacTime - time_info.currentTime
         if not (0.0 <= dac < 2.0):  # some host APIs report zeros: fall back to the nominal latency
             dac = self.device_latency
-        target = self.source.clock.now() + dac - self.source.playback_delay  # release time due now
+        # A device slower than the pipeline cannot be matched by delaying audio (only by delaying
+        # video, which this engine does not do): never ask for audio that is not released yet.
+        delay = max(self.source.playback_delay, dac + frames / rate)
+        self.effective_delay = delay
+        target = self.source.clock.now() + dac - delay  # release time due now
         filled = 0
         with self._lock:
             if self._fifo:
