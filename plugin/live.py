@@ -15,7 +15,7 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from marionette.core.clock import Clock, MonotonicClock

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -91,7 +93,7 @@ def test_config_layers_types_and_unknown_keys(tmp_path):
     cfg = load_config(p, {"sinks.mjpeg_port": 0, "audio.device": 2})
     assert cfg.engine.fps == 25.0 and cfg.audio.source == "tts" and cfg.audio.say == "hi"
     assert cfg.sinks.mjpeg_port == 0 and cfg.audio.device == 2
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.engine.fps = 30  # frozen
     p2 = tmp_path / "back.toml"
     p2.write_text(to_toml(cfg))

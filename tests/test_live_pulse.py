@@ -76,7 +76,7 @@ def start_run(args: list[str], env: dict) -> tuple[subprocess.Popen, list[str]]:
             break
         lines.append(line.rstrip())
         if "running at" in line:
-            threading.Thread(target=lambda: lines.extend(l.rstrip() for l in proc.stdout), daemon=True).start()
+            threading.Thread(target=lambda: lines.extend(line.rstrip() for line in proc.stdout), daemon=True).start()
             return proc, lines
     proc.kill()
     raise AssertionError("run did not start:\n" + "\n".join(lines))

@@ -32,7 +32,7 @@ def install_hint(system: str | None = None) -> str:
 
 def available_backends() -> list[str]:
     try:
-        import pyvirtualcam
+        import pyvirtualcam  # noqa: F401 - registers the backends of this OS
     except ImportError:
         return []
     from pyvirtualcam.camera import BACKENDS
