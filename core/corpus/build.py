@@ -224,6 +224,56 @@ def _worker_init() -> None:
         _CLIPS.update({c.name: c for c in real.clips("all")})
 
 
+class _Lanes:
+    """Worker processes with a fixed share of the work: job i always runs in process i % n, after the
+    same jobs as in every other build. espeak-ng (and piper) keep synthesis state across calls inside
+    a process, so a pool handing jobs to whichever worker is free would make the corpus depend on
+    timing; lanes keep it a function of the seed (and the worker count)."""
+
+    def __init__(self, n: int, window: int = 8) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.window = window
+        # One BLAS thread per worker (the workers already fill the cores). Spawned children read the
+        # environment at start, before numpy loads, so it is set around their creation.
+        saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+        os.environ.update(_ONE_THREAD)
+        try:
+            ctx = mp.get_context("spawn")
+            self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init) for _ in range(n)]
+            for p in self.pools:
+                p.submit(int).result()  # start the process now, while the environment is set
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def map(self, fn, items):
+        """fn over items, in order, at most ``window`` jobs queued per lane (bounded memory)."""
+        from collections import deque
+
+        pending: deque = deque()
+        for i, item in enumerate(items):
+            if len(pending) >= self.window * len(self.pools):
+                yield pending.popleft().result()
+            pending.append(self.pools[i % len(self.pools)].submit(fn, item))
+        while pending:
+            yield pending.popleft().result()
+
+    def kill(self) -> None:
+        for p in self.pools:
+            for proc in list(getattr(p, "_processes", {}).values()):
+                proc.terminate()
+            p.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        for p in self.pools:
+            p.shutdown(wait=True)
+
+
 def _run(args: tuple[Job, float]) -> CorpusUtterance | tuple[str, str]:
     job, fps = args
     try:
@@ -279,27 +329,12 @@ def _execute(cfg: BuildConfig, jobs: list[Job], out: Path) -> dict:
         total += j.est_seconds / 60
     bar = tqdm(total=total, unit="min", desc="corpus", disable=not cfg.progress,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} est. min [{elapsed}<{remaining}]")
-    work = [(j, cfg.fps) for j in jobs]
-    if cfg.workers > 1:
-        import multiprocessing as mp
-
-        # One BLAS thread per worker (two workers already fill two cores). Spawned children read the
-        # environment at start, before numpy loads, so it is set around the pool's creation.
-        saved = {k: os.environ.get(k) for k in _ONE_THREAD}
-        os.environ.update(_ONE_THREAD)
-        try:
-            pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_worker_init)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        results = pool.imap(_run, work, chunksize=4)
-    else:
-        pool = None
+    lanes = _Lanes(cfg.workers) if cfg.workers > 1 else None
+    if lanes is None:
         _worker_init()
-        results = map(_run, work)
+        results = (_run((j, cfg.fps)) for j in jobs)
+    else:
+        results = lanes.map(_run, [(j, cfg.fps) for j in jobs])
     try:
         for job, res in zip(jobs, results):
             bar.update(job.est_seconds / 60)
@@ -326,14 +361,13 @@ def _execute(cfg: BuildConfig, jobs: list[Job], out: Path) -> dict:
                 real_seconds[split] += res.duration
             flush(split)
     except BaseException:
-        if pool is not None:
-            pool.terminate()  # Ctrl-C or an error: don't wait for the queued utterances
+        if lanes is not None:
+            lanes.kill()  # Ctrl-C or an error: don't wait for the queued utterances
         raise
     finally:
         bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
+        if lanes is not None:
+            lanes.close()
     for split in buffers:
         flush(split, force=True)
     return {
