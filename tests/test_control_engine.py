@@ -91,6 +91,15 @@ def gap_range(analyzer, frames):
     return gap(lo[1]), gap(hi[1])
 
 
+def analyze_motion(app, analyzer):
+    """What `marionette analyze` reads from the newest frame: the MotionFrame the picture shows."""
+    from marionette.core.face.extract import MotionExtractor, MotionReference
+
+    if not hasattr(app, "_test_extractor"):
+        app._test_extractor = MotionExtractor(MotionReference.from_renderer(app.engine.renderer, analyzer))
+    return app._test_extractor.extract(analyzer.analyze(app.engine.last_frame.image)).motion
+
+
 def after(app, analyzer, frames=3):
     """Measures on a frame rendered at least ``frames`` frames after now."""
     start = app.engine.frames
@@ -106,6 +115,7 @@ def test_set_expression_jaw_open_shows_in_the_picture(stack, client):
     ok(client.request("set_expression", values={"jawOpen": 1.0}, transition=0))
     shown = after(app, an)
     assert shown["mouth_gap"] > before["mouth_gap"] + 0.05, (before, shown)
+    assert analyze_motion(app, an)["jawOpen"] > 0.25  # motion extraction reads the jaw open too
     ok(client.request("clear", channels=["jawOpen"], transition=0))
     assert after(app, an)["mouth_gap"] < before["mouth_gap"] + 0.02
 
@@ -116,6 +126,8 @@ def test_set_expression_eyes_closed(stack, client):
     ok(client.request("set_expression", values={"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}, transition=0))
     shown = after(app, an)
     assert shown["eye_open"] < 0.7 * before["eye_open"], (before, shown)  # the mesh never reads lids fully shut
+    read = analyze_motion(app, an)
+    assert read["eyeBlinkLeft"] > 0.6 and read["eyeBlinkRight"] > 0.6, (read["eyeBlinkLeft"], read["eyeBlinkRight"])
 
 
 def test_set_pose_yaw_turns_the_head(stack, client):
@@ -123,6 +135,7 @@ def test_set_pose_yaw_turns_the_head(stack, client):
     before = after(app, an)
     ok(client.request("set_pose", yaw=12, transition=0))
     right = after(app, an)
+    assert abs(analyze_motion(app, an).yaw - 12) < 3  # extraction reads the commanded angle
     ok(client.request("set_pose", yaw=-12, transition=0))
     left = after(app, an)
     # yaw + turns the face to the subject's left = image right: the nose moves right
