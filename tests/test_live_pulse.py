@@ -208,7 +208,8 @@ def test_microphone_vanishes_and_returns_while_frames_keep_coming(pa, meter):
     from marionette.core.engine import Engine
     from marionette.core.generators import get_generator
     from marionette.core.render.portrait import load_renderer
-    from marionette.plugin.sources import MicrophoneSource
+    from marionette.plugin.sources import MicrophoneSource, PlaybackSource
+    from marionette.plugin.sources import portaudio
 
     pulse.reinit_portaudio()
     clock = MonotonicClock()
@@ -219,6 +220,8 @@ def test_microphone_vanishes_and_returns_while_frames_keep_coming(pa, meter):
     events = []
     eng.subscribe(events.append)
     eng.add_source(mic)
+    speaker = PlaybackSource(clock, play=True)  # shares PortAudio with the microphone
+    eng.add_source(speaker)
     mic.start()
     jaw: list[tuple[float, float]] = []
     eng.on_frame(lambda v, m: jaw.append((v.t, m["jawOpen"])))
@@ -253,3 +256,5 @@ def test_microphone_vanishes_and_returns_while_frames_keep_coming(pa, meter):
     assert ((js[:, 0] > t0 + 3.0) & (js[:, 0] < t0 + 4.5)).sum() > 20
     assert js[(js[:, 0] > t0 + 1.2) & (js[:, 0] < t0 + 2.2), 1].max() > 0.3  # spoke before
     assert js[js[:, 0] > t_back, 1].max() > 0.3  # and speaks again after the device came back
+    # The speaker lost its stream when PortAudio was re-initialised, and reopened it.
+    assert portaudio.generation() >= 1 and speaker._player._generation == portaudio.generation()

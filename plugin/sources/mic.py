@@ -20,6 +20,8 @@ from marionette.core.engine import StatusEvent
 from marionette.core.errors import InputError
 from marionette.core.types import AudioChunk
 
+from . import portaudio
+
 log = logging.getLogger(__name__)
 
 
@@ -85,6 +87,7 @@ class MicrophoneSource:
         self._q: queue.Queue[AudioChunk] = queue.Queue(maxsize=500)
         self._report: Callable[[StatusEvent], None] = lambda e: log.info("%s", e)
         self._stream = None
+        self._generation = -1
         self._lost = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,6 +113,7 @@ class MicrophoneSource:
         try:
             sd = _sd()
             idx = find_input_device(self.device)
+            self._generation = portaudio.generation()
             stream = sd.InputStream(device=idx, channels=1, samplerate=self.sample_rate, dtype="float32",
                                     blocksize=self.blocksize, latency="low", callback=self._callback,
                                     finished_callback=self._lost.set)
@@ -119,6 +123,7 @@ class MicrophoneSource:
         except Exception as e:  # noqa: BLE001 - PortAudioError and friends: report, retry
             return MicrophoneUnavailable(f"cannot open microphone {self.device!r}: {e}")
         self._lost.clear()
+        self._generation = portaudio.generation()
         self._stream = stream
         self.input_latency = float(stream.latency)
         self.opened_device = sd.query_devices(idx)["name"]
@@ -136,7 +141,7 @@ class MicrophoneSource:
     def _supervise(self) -> None:
         while not self._closing.is_set():
             if self._stream is not None:
-                if self._lost.wait(0.5) or not self._stream.active:
+                if self._lost.wait(0.5) or self._generation != portaudio.generation() or not self._stream.active:
                     if self._closing.is_set():
                         return
                     self._drop_stream()
@@ -151,7 +156,7 @@ class MicrophoneSource:
 
     def _drop_stream(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if stream is not None and self._generation == portaudio.generation():  # else PortAudio closed it
             try:
                 stream.abort()
                 stream.close()
@@ -160,16 +165,13 @@ class MicrophoneSource:
 
     @staticmethod
     def _reinit_portaudio() -> None:
-        try:
-            sd = _sd()
-            sd._terminate()
-            sd._initialize()
-        except Exception:  # noqa: BLE001 - next retry tries again
-            log.debug("PortAudio re-init failed", exc_info=True)
+        _sd()
+        portaudio.reinit()
 
     @property
     def alive(self) -> bool:
-        return self._stream is not None and self._stream.active
+        s = self._stream
+        return s is not None and self._generation == portaudio.generation() and s.active
 
     def read(self) -> AudioChunk | None:
         try:

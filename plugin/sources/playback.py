@@ -20,6 +20,8 @@ from marionette.core.clock import Clock
 from marionette.core.engine import LinearResampler, StatusEvent
 from marionette.core.types import AudioChunk, Phoneme
 
+from . import portaudio
+
 log = logging.getLogger(__name__)
 
 
@@ -190,6 +192,10 @@ class _Player:
         self._fifo: deque[list] = deque()  # [release time of the block's first sample, samples]
         self._lock = threading.Lock()
         self._stream = None
+        self._generation = -1
+        self._wanted = False
+        self._failing = False
+        self._last_try = 0.0
         self.underruns = 0
         self.corrections = 0
         self.device_latency = 0.0
@@ -197,18 +203,34 @@ class _Player:
         self.effective_delay = 0.0  # the A/V delay in force (playback_delay unless the device is slower)
 
     def start(self) -> None:
+        self._wanted = True
+        self._open()
+
+    def _open(self) -> None:
+        self._last_try = self.source.clock.now()
         try:
             import sounddevice as sd
 
+            self._generation = portaudio.generation()
             self._stream = sd.OutputStream(samplerate=self.source.rate, channels=1, dtype="float32",
                                            device=self.device, latency="low", callback=self._callback)
             self.device_latency = float(self._stream.latency)
             self._stream.start()
         except Exception as e:  # noqa: BLE001 - no speaker: the avatar still moves, say so
             self._stream = None
-            self.source._report(StatusEvent("sink:speaker", f"cannot play audio: {e}", "warning"))
+            if not self._failing:
+                self._failing = True
+                self.source._report(StatusEvent("sink:speaker", f"cannot play audio: {e}", "warning", retrying=True))
+            return
+        if self._failing:
+            self._failing = False
+            self.source._report(StatusEvent("sink:speaker", "playing again", "recovered"))
 
     def feed(self, x: np.ndarray, t: float) -> None:
+        if self._stream is not None and self._generation != portaudio.generation():
+            self._stream = None  # PortAudio was re-initialised (a microphone came back): our handle is gone
+        if self._stream is None and self._wanted and self.source.clock.now() - self._last_try >= 1.0:
+            self._open()  # retry once a second: the speaker may come back
         if self._stream is None:
             return
         with self._lock:
@@ -267,7 +289,8 @@ class _Player:
             self.underruns += 1
 
     def close(self) -> None:
-        if self._stream is not None:
+        self._wanted = False
+        if self._stream is not None and self._generation == portaudio.generation():
             self._stream.abort()  # stop() can hang for tens of seconds on PulseAudio (FACTS.md)
             self._stream.close()
-            self._stream = None
+        self._stream = None
