@@ -255,9 +255,9 @@ class StreamingFeatureExtractor:
         if self._vad is None:
             return np.zeros(frames.size, np.float32)
         k = (frames * HOP + HALF) // VAD_CHUNK - 1  # last VAD chunk finished by the window's end
-        rel = k - self._vad_base
-        out = np.where(k >= 0, self._vad_probs[np.clip(rel, 0, max(0, self._vad_probs.size - 1))]
-                       if self._vad_probs.size else 0.0, 0.0).astype(np.float32)
+        out = np.zeros(frames.size, np.float32)  # 0 before the first chunk completes
+        have = k >= 0
+        out[have] = self._vad_probs[k[have] - self._vad_base]
         # Frames only move forward: chunks before the last one used are no longer needed.
         keep = int(max(0, k[-1])) - self._vad_base
         if keep > 0:

@@ -31,15 +31,16 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     Channels are averaged; integer PCM is scaled to -1..1. Same resampler as the streaming path.
     """
     x = np.asarray(samples)
-    if x.ndim == 2:
-        x = x.mean(axis=1, dtype=np.float64) if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64).mean(axis=1)
-        if np.issubdtype(np.asarray(samples).dtype, np.integer):
-            x = x / float(np.iinfo(np.asarray(samples).dtype).max + 1)
-    elif x.ndim == 1:
-        if np.issubdtype(x.dtype, np.integer):
-            x = x.astype(np.float64) / float(np.iinfo(x.dtype).max + 1)
-    else:
+    if x.ndim not in (1, 2):
         raise InputError(f"audio samples with shape {x.shape}, expected (N,) mono or (N, channels)")
+    scale = 1.0
+    if np.issubdtype(x.dtype, np.integer):
+        scale = 1.0 / float(np.iinfo(x.dtype).max + 1)  # int16 32768 -> 1.0
+        x = x.astype(np.float64)
+    if x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float64)
+    if scale != 1.0:
+        x = x * scale
     x = np.asarray(x, np.float32)
     if sample_rate == TARGET_RATE:
         return x
