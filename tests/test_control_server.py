@@ -424,3 +424,18 @@ def test_too_many_clients_are_refused():
         c = Client(server)  # a freed slot can be taken again
         c.close()
         b.close()
+
+
+def test_server_yields_to_a_late_frame_loop_but_still_answers():
+    """Frames first: while the loop is late the server pauses between messages (bounded), never stops."""
+    with running() as (engine, server):
+        c = Client(server)
+        ok(c.request("ping"))
+        engine.stop()  # the frame loop stops: from now on it is "late"
+        time.sleep(0.2)
+        t = time.monotonic()
+        for _ in range(5):
+            ok(c.request("set_expression", values={"jawOpen": 0.5}))
+        elapsed = time.monotonic() - t
+        assert server.counters["yields"] >= 5 and 0.05 < elapsed < 2.0, (server.counters["yields"], elapsed)
+        c.close()

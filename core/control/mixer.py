@@ -195,6 +195,11 @@ class ControlMixer:
         return clamps
 
     @property
+    def last_frame_t(self) -> float | None:
+        """Frame time of the last apply() (None before the first): tells controls how far behind the loop is."""
+        return self._last_t
+
+    @property
     def emotion(self) -> Emotion:
         """The current emotion label, for generators conditioned on it."""
         return self._emotion

@@ -62,6 +62,9 @@ class ServerConfig:
     # All connections together: what the server thread may spend on messages without starving the
     # frame loop of the GIL (about 150 us each, so 3000/s is under half a core).
     total_rate: float = 3000.0
+    # Frames first: while the frame loop is this late (s), the server pauses between messages so the
+    # loop gets the CPU and the GIL; clients see slower replies (TCP backpressure), never frame drops.
+    yield_when_late: float | None = 0.05
 
 
 @dataclass(eq=False)  # identity-hashed: connections live in a set
@@ -104,7 +107,7 @@ class ControlServer:
         self.port = config.port
         self._total = TokenBucket(config.total_rate, config.total_rate, self.clock)
         self.counters = {"connections": 0, "refused_handshakes": 0, "messages": 0, "errors": 0,
-                         "rate_limited": 0, "events_dropped": 0, "dropped_clients": 0}
+                         "rate_limited": 0, "events_dropped": 0, "dropped_clients": 0, "yields": 0}
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -147,6 +150,19 @@ class ControlServer:
     @property
     def url(self) -> str:
         return f"ws://{self.config.host}:{self.port}/"
+
+    async def _yield_to_frames(self) -> None:
+        """Pause (up to 25 ms per message) until the frame loop has caught up."""
+        self.counters["yields"] += 1
+        for _ in range(10):
+            await asyncio.sleep(0.0025)
+            if not self._loop_is_late():
+                return
+
+    def _loop_is_late(self) -> bool:
+        late = self.config.yield_when_late
+        last = getattr(self.engine.mixer, "last_frame_t", None)
+        return late is not None and last is not None and self.clock.now() - last > late
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -196,6 +212,8 @@ class ControlServer:
                     self._text(conn, raw)
                 if conn.closing:
                     break
+                if self._loop_is_late():
+                    await self._yield_to_frames()
         except Exception as e:  # noqa: BLE001 - a broken connection ends only itself
             log.debug("control connection ended: %s", e)
         finally:
