@@ -83,6 +83,7 @@ class ControlMixer:
         self.version = 0  # bumped on every change; the frame loop and benchmarks read it
         self.applied_version = 0  # the version the last apply() saw
         self.frames_mixed = 0
+        self.frame_interval = 1.0 / 30.0  # s, smoothed over recent frames
         self._held_listeners: list[Callable[[dict[str, float]], None]] = []
         self._held_last: dict[str, float] = {}
         self._held_version = -1
@@ -376,6 +377,9 @@ class ControlMixer:
                 self._gestures = [g for g in self._gestures if g.end > t]
                 for g in self._gestures:
                     g.add_to(out, t)
+            if self._last_t is not None and 0.0 < t - self._last_t < TIME_JUMP:
+                # smoothed frame period, so controls can tell a late loop from a slow frame rate
+                self.frame_interval = 0.9 * self.frame_interval + 0.1 * (t - self._last_t)
             self._last_t = t
             self.frames_mixed += 1
             self.applied_version = self.version

@@ -62,7 +62,7 @@ class ServerConfig:
     # All connections together: what the server thread may spend on messages without starving the
     # frame loop of the GIL (about 150 us each, so 3000/s is under half a core).
     total_rate: float = 3000.0
-    # Frames first: while the frame loop is this late (s), the server pauses between messages so the
+    # Frames first: while the next frame is this overdue (s), the server pauses between messages so the
     # loop gets the CPU and the GIL; clients see slower replies (TCP backpressure), never frame drops.
     yield_when_late: float | None = 0.05
 
@@ -161,8 +161,12 @@ class ControlServer:
 
     def _loop_is_late(self) -> bool:
         late = self.config.yield_when_late
-        last = getattr(self.engine.mixer, "last_frame_t", None)
-        return late is not None and last is not None and self.clock.now() - last > late
+        mixer = self.engine.mixer
+        last = getattr(mixer, "last_frame_t", None)
+        if late is None or last is None:
+            return False
+        # late = the next frame is overdue by more than `late` (at any frame rate)
+        return self.clock.now() - last > getattr(mixer, "frame_interval", 0.0) + late
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
