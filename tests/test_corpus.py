@@ -109,3 +109,31 @@ def test_real_clips_have_transcripts_and_align():
     phones, duration = real.aligned(held[0])
     assert phones and 0 < phones[-1].end <= duration + 0.02
     assert {p.symbol for p in phones} - {"SIL"}
+
+
+def test_phones_must_cover_the_speech_and_get_silence_at_both_ends():
+    from marionette.core.corpus.build import PhoneCoverageError, checked_phones
+    from marionette.core.types import AudioFeatures, Phoneme
+
+    loud = np.full(300, -80.0, np.float32)
+    loud[50:250] = -20.0  # audible 0.5-2.5 s
+    z = np.zeros(300, np.float32)
+    feats = AudioFeatures(np.zeros((300, 80), np.float32), loud, z, z, 100.0)
+    good = [Phoneme("HH", 0.45, 1.5), Phoneme("AY", 1.5, 2.45)]
+    out = checked_phones(good, feats, 3.0)
+    assert out[0] == Phoneme("SIL", 0.0, 0.45) and out[-1] == Phoneme("SIL", 2.45, 3.0) and out[1:3] == good
+    with pytest.raises(PhoneCoverageError, match="audible 0.50-2.49"):
+        checked_phones([Phoneme("HH", 0.45, 1.5)], feats, 3.0)  # the second half is not timed
+
+
+@needs_tts
+def test_multi_sentence_text_is_timed_to_the_end():
+    from marionette.core.audio import extract_features
+    from marionette.core.corpus.build import checked_phones, synthesize_sentences
+    from marionette.core.types import AudioChunk
+
+    x, phones = synthesize_sentences("Wow! This peaceful pumpkin is truly warm! Who moved it?", "flite", "slt")
+    feats = extract_features(AudioChunk(x, 16000), vad=False)
+    checked = checked_phones(phones, feats, x.size / 16000)  # raises if the phones stop early
+    assert checked[-1].end == pytest.approx(x.size / 16000)
+    assert [p.symbol for p in phones].count("UW") >= 2  # "truly", "who", "moved"

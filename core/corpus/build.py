@@ -184,20 +184,21 @@ def make_utterance(job: Job, fps: float) -> CorpusUtterance:
     from ..types import AudioChunk, Emotion
 
     if job.source == "tts":
-        from ..speech import synthesize
-
-        audio, phones = synthesize(job.text, job.engine, job.voice, speed=job.speed, pitch=job.pitch)
-        clean = to_mono_16k(audio.samples, audio.sample_rate)
+        clean, phones = synthesize_sentences(job.text, job.engine, job.voice, speed=job.speed, pitch=job.pitch)
     else:
         clip = _CLIPS.get(job.clip) or next(c for c in real.clips("all") if c.name == job.clip)
         clean = load_audio(clip.path).samples
         phones, _ = real.aligned(clip)
+    clean_feats = extract_features(AudioChunk(clean, AUDIO_RATE))
+    phones = checked_phones(phones, clean_feats, clean.size / AUDIO_RATE)
     peak = float(np.max(np.abs(clean))) if clean.size else 0.0
     if peak > 0:
-        clean = clean * np.float32(min(1.0, 0.9 / peak))  # engines differ wildly in level; gain is augmentation's job
+        # Engines differ wildly in level; gain is augmentation's job. Features scale with it (log-mel
+        # shifts, F0/VAD barely move), so the clean features used for prosody are recomputed.
+        clean = clean * np.float32(min(1.0, 0.9 / peak))
+        clean_feats = extract_features(AudioChunk(clean, AUDIO_RATE))
     rng = np.random.default_rng(job.seed)
     heard = augment.apply(clean, job.recipe, rng)
-    clean_feats = extract_features(AudioChunk(clean, AUDIO_RATE))
     feats = extract_features(AudioChunk(heard, AUDIO_RATE)) if job.recipe != augment.CLEAN else clean_feats
     motion = teach_track(phones, fps=fps, duration=clean.size / AUDIO_RATE, features=clean_feats,
                          emotion=Emotion(*job.emotion), seed=job.seed)
@@ -207,6 +208,63 @@ def make_utterance(job: Job, fps: float) -> CorpusUtterance:
 
 
 _CLIPS: dict = {}
+
+
+def synthesize_sentences(text: str, engine: str, voice: str | None, *, speed: float = 1.0,
+                         pitch: float | None = None) -> tuple[np.ndarray, list]:
+    """16 kHz audio and phones for ``text``, one synthesis per sentence, joined.
+
+    flite times only the first sentence of a multi-sentence text; speaking sentence by sentence keeps
+    every engine's timings whole (each sentence brings its own leading/trailing silence: a natural pause).
+    """
+    from ..audio import to_mono_16k
+    from ..speech import synthesize
+    from ..types import Phoneme
+
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text) if p.strip()]
+    audio, phones, t = [], [], 0.0
+    for sentence_text in parts:
+        chunk, ph = synthesize(sentence_text, engine, voice, speed=speed, pitch=pitch)
+        x = to_mono_16k(chunk.samples, chunk.sample_rate)
+        phones += [Phoneme(p.symbol, p.start + t, p.end + t) for p in ph]
+        audio.append(x)
+        t += x.size / AUDIO_RATE
+    return (np.concatenate(audio) if audio else np.zeros(0, np.float32)), phones
+COVERAGE_SLACK = 0.25  # s of audible speech allowed outside the phones before an utterance is refused
+
+
+class PhoneCoverageError(InputError):
+    """Phone timings that do not cover the audible speech (an engine that timed only part of it)."""
+
+
+def checked_phones(phones, features, duration: float) -> list:
+    """The phones with silence filled in at both ends, after checking they cover the audible speech.
+
+    Some engines time only part of what they say (flite: only the first sentence of a multi-sentence
+    text) or stop the last phone before the audio ends (espeak); a motion target taught from such
+    phones would hold the mouth still while the voice goes on, so those utterances are refused.
+    """
+    from ..speech import SIL
+    from ..types import Phoneme
+
+    spoken = [p for p in phones if p.symbol != SIL]
+    if not spoken:
+        raise PhoneCoverageError("no phones but silence")
+    loud = np.asarray(features.loudness)
+    audible = np.flatnonzero((loud > -50.0) & (loud > loud.max() - 35.0)) / features.frame_rate
+    if audible.size:
+        late = audible[-1] - spoken[-1].end
+        early = spoken[0].start - audible[0]
+        if late > COVERAGE_SLACK or early > COVERAGE_SLACK:
+            raise PhoneCoverageError(
+                f"phones cover {spoken[0].start:.2f}-{spoken[-1].end:.2f} s but speech is audible "
+                f"{audible[0]:.2f}-{audible[-1]:.2f} s")
+    out = list(phones)
+    if out[0].start > 1e-3:
+        out.insert(0, Phoneme(SIL, 0.0, out[0].start))
+    if out[-1].end < duration - 1e-3:
+        out.append(Phoneme(SIL, out[-1].end, duration))
+    return out
 
 
 def teach_track(phones, *, fps: float, duration: float, **kwargs):

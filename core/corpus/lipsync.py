@@ -31,7 +31,7 @@ TTS_SENTENCES = 40
 # eval uses the held-out voices in accents it can align (the corpus still trains on the others).
 EVAL_ESPEAK_ACCENTS = ("en-us", "en-us-nyc", "en-gb-x-rp")
 TTS_TEXT_SEED = 918_273  # a seed of its own: these sentences are not drawn by any corpus build
-TTS_VERSION = 2
+TTS_VERSION = 3
 NOISY_SEED = 5_550_000
 
 
@@ -52,10 +52,11 @@ class EvalItem:
 
 def _item(name: str, text: str, samples: np.ndarray, phones: list[Phoneme]) -> EvalItem:
     from ..audio import extract_features
-    from .build import teach_track
+    from .build import checked_phones, teach_track
 
     audio = AudioChunk(np.asarray(samples, np.float32), 16000)
     feats = extract_features(audio)
+    phones = checked_phones(phones, feats, audio.duration)
     gt = teach_track(phones, fps=EVAL_FPS, duration=audio.duration, features=feats, seed=0)
     # Real speech: the ground truth is itself the forced alignment; TTS items replace this.
     return EvalItem(name, text, audio, feats, phones, gt, aligned=phones)
@@ -64,14 +65,15 @@ def _item(name: str, text: str, samples: np.ndarray, phones: list[Phoneme]) -> E
 def heldout_real(limit: int | None = None) -> list[EvalItem]:
     from ..audio import load_audio
     from ..speech import AlignmentError
+    from .build import PhoneCoverageError
 
     items = []
     for clip in real.clips("heldout")[:limit]:
         try:
             phones, _ = real.aligned(clip)
-        except AlignmentError:
+            items.append(_item(clip.name, clip.transcript, load_audio(clip.path).samples, phones))
+        except (AlignmentError, PhoneCoverageError):
             continue  # a prompt that does not fit its transcript has no ground truth
-        items.append(_item(clip.name, clip.transcript, load_audio(clip.path).samples, phones))
     return items
 
 
@@ -96,16 +98,15 @@ def heldout_tts(limit: int | None = None) -> list[EvalItem]:
 
     Sentences whose audio cannot be aligned to their text are left out for every generator, so
     all generators are judged on the same utterances."""
-    from ..audio import to_mono_16k
-    from ..speech import AlignmentError, force_align, synthesize
+    from ..speech import AlignmentError, force_align
+    from .build import PhoneCoverageError, synthesize_sentences
 
     items = []
     for i, (engine, voice, text) in enumerate(_tts_plan()[:limit]):
         key = hashlib.sha256(f"{TTS_VERSION}:{engine}:{voice}:{text}".encode()).hexdigest()[:16]
         path = real.cache_dir() / "heldout-tts" / f"{i:03d}-{key}.npz"
         if not path.is_file():
-            audio, phones = synthesize(text, engine, voice)
-            x = to_mono_16k(audio.samples, audio.sample_rate)
+            x, phones = synthesize_sentences(text, engine, voice)
             x = x * np.float32(0.9 / max(1e-6, float(np.abs(x).max())))
             try:
                 aligned = [[p.symbol, p.start, p.end] for p in force_align(AudioChunk(x, 16000), text)]
@@ -122,7 +123,10 @@ def heldout_tts(limit: int | None = None) -> list[EvalItem]:
             aligned = json.loads(str(z["aligned"]))
         if aligned is None:
             continue
-        item = _item(f"{engine}:{voice}:{i:03d}", text, x, phones)
+        try:
+            item = _item(f"{engine}:{voice}:{i:03d}", text, x, phones)
+        except PhoneCoverageError:
+            continue  # the engine timed only part of the speech: no trustworthy ground truth
         item.aligned = [Phoneme(s, a, b) for s, a, b in aligned]
         items.append(item)
     return items
