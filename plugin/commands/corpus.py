@@ -33,7 +33,16 @@ def _build(args) -> int:
         raise InputError(f"--hours {args.hours}, expected a positive number of hours")
     cfg = BuildConfig(out=Path(args.out), hours=args.hours, seed=args.seed, fps=args.fps, workers=max(1, args.workers),
                       real_copies=max(1, args.real_copies), engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()))
-    m = build(cfg)
+    import signal
+
+    def _stop(signum, frame):  # `kill` stops the workers too, as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        m = build(cfg)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps({k: v for k, v in m.items() if k != "composition"}))
     else:
