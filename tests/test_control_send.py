@@ -32,3 +32,6 @@ def test_send_from_the_shell():
         assert '"speech_ids"' in out.stdout and '"interrupted": false' in out.stdout
         out = subprocess.run(base + ["gesture", "name=wave"], capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and "bad_value" in out.stderr and "expected one of" in out.stderr
+        bad = [a if a != TOKEN else "wrong-token-0123456789" for a in base]
+        out = subprocess.run(bad + ["ping"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and "HTTP 401" in out.stderr and "Traceback" not in out.stderr

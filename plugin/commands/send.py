@@ -58,8 +58,13 @@ def _run(args: argparse.Namespace) -> int:
     token = args.token or read_token()
 
     async def main() -> int:
+        from websockets.exceptions import InvalidStatus
+
         try:
             client = await ControlClient(url, token).connect(timeout=args.timeout)
+        except InvalidStatus as e:
+            raise InputError(f"the engine at {url} refused the connection (HTTP {e.response.status_code}): "
+                             "check the token (--token, or the token file `marionette run` prints)") from None
         except OSError as e:
             raise InputError(f"cannot reach the engine at {url} ({e}); start it with `marionette run`") from None
         try:
