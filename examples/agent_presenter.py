@@ -87,8 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--token", help="control token (default: read from the Marionette config directory)")
     args = p.parse_args(argv)
     token = args.token or read_token()
+    from websockets.exceptions import InvalidStatus
+
     try:
         counts = asyncio.run(present(args.url, token))
+    except InvalidStatus as e:
+        print(f"agent_presenter: {args.url} refused the connection (HTTP {e.response.status_code}); check --token",
+              file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"agent_presenter: cannot reach {args.url} ({e}); start the avatar with `marionette run`", file=sys.stderr)
         return 1
