@@ -3,7 +3,7 @@
 Frame i is centred on sample i*160 of the 16 kHz stream (t = i / 100 s after the stream start) and
 spans 25 ms (400 samples, zeros before the start), so it is ready 12.5 ms after its centre time.
 Every value of a frame depends only on its own samples (and, for VAD, on the past), so the chunked
-output equals the whole-file output exactly. Trade-off: F0 is YIN inside the 25 ms frame, which limits
+output equals the whole-file output (to float32 rounding: matrix products may sum in another order). Trade-off: F0 is YIN inside the 25 ms frame, which limits
 it to 80-400 Hz (most adult speech) but costs no extra latency.
 """
 
@@ -29,7 +29,8 @@ FRAME_RATE = TARGET_RATE / HOP  # 100 Hz
 MEL_FMIN, MEL_FMAX = 20.0, 7600.0
 LOG_FLOOR = 1e-8  # log-mel = ln(power + 1e-8): a smooth floor at about -18.4 for digital silence
 LOUDNESS_FLOOR_DB = -100.0
-# F0 search: lags 40..199 samples = 400..80 Hz, YIN difference over the first 200 samples of the frame.
+# F0 search: lags 40..199 samples at 16 kHz = 400..80 Hz (run at 8 kHz: 20..99), YIN difference over the
+# first half of the frame.
 F0_MIN_LAG, F0_MAX_LAG = 40, 200
 YIN_WINDOW = WIN - F0_MAX_LAG
 YIN_THRESHOLD = 0.15  # de Cheveigne & Kawahara 2002, step 4 ("absolute threshold")
