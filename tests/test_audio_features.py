@@ -203,3 +203,18 @@ def test_bench_features_cli(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["benchmark"] == "features" and out["whole_file_x_realtime_cpu"] > 10
     assert out["stream_20ms_ms_per_push"] > 0
+
+
+def test_real_recording_streamed_from_file_equals_whole_file():
+    """A real G.722 prompt, read with iter_audio in 30 ms chunks and streamed, against load_audio + extract."""
+    from marionette.core.audio import iter_audio, load_audio
+    from marionette.core.corpus import real
+
+    if real.available():
+        pytest.skip(real.available())
+    clip = real.clips("heldout")[0]
+    whole = extract_features(load_audio(clip.path))
+    ex = StreamingFeatureExtractor.load()
+    parts = [ex.push(c) for c in iter_audio(clip.path, chunk_seconds=0.03)] + [ex.flush()]
+    assert_same(whole, concat_features(parts))
+    assert whole.vad.max() > 0.8 and np.mean(whole.f0 > 0) > 0.2  # a person speaking, voiced
