@@ -117,3 +117,51 @@ def test_force_align_handles_unknown_words_and_bad_input():
         force_align(audio, "  ...  ")
     with pytest.raises(AlignmentError, match="too short"):
         force_align(AudioChunk(np.zeros(100, np.float32), 16000), "hello")
+
+
+ACCENT_TEXT = "Hello, my name is Marionette. I move my lips when people speak."
+
+
+@pytest.mark.parametrize("voice", ["en-gb", "en-gb-scotland", "en-us+f3"])
+def test_force_align_accented_voices(voice):
+    # British and Scottish espeak-ng voices once found "no path through 12 words": the aligner must
+    # now fit them, and its onsets must agree with the engine's own.
+    if AVAILABLE["espeak"]:
+        pytest.skip(AVAILABLE["espeak"])
+    audio, phones = synthesize(ACCENT_TEXT, engine="espeak", voice=voice)
+    aligned = force_align(audio, ACCENT_TEXT)
+    assert aligned.quality.confident and aligned.quality.misfit < 0.25
+    diffs = onset_differences(phones, aligned)
+    assert len(diffs) >= 0.75 * len([p for p in phones if p.symbol != "SIL"])
+    assert np.median(np.abs(diffs)) < ONSET_TOLERANCE["espeak"]
+
+
+def test_force_align_rejects_a_transcript_that_does_not_match():
+    if AVAILABLE["espeak"]:
+        pytest.skip(AVAILABLE["espeak"])
+    audio, _ = synthesize(ACCENT_TEXT, engine="espeak", voice="en-gb")
+    with pytest.raises(AlignmentError, match="does not match the transcript"):
+        force_align(audio, "The quick brown fox jumps over the lazy dog.")
+    with pytest.raises(AlignmentError, match="does not match the transcript"):
+        force_align(audio, "Hello.")  # most of the speech left out of the transcript
+    with pytest.raises(AlignmentError, match="does not (match|fit) the transcript"):
+        force_align(audio, ACCENT_TEXT + " And I blink my eyes when I listen to the people who talk to me.")
+    # One misheard name is not a mismatch: the rest still aligns.
+    aligned = force_align(audio, ACCENT_TEXT.replace("Marionette", "Anna"))
+    assert aligned.quality.misfit < 0.45 and [p.symbol for p in aligned].count("M") >= 4
+
+
+def test_force_align_is_repeatable_and_fits_fast_speech():
+    if AVAILABLE["espeak"]:
+        pytest.skip(AVAILABLE["espeak"])
+    audio, _ = synthesize(ACCENT_TEXT, engine="espeak", voice="en-gb")
+    first = force_align(audio, ACCENT_TEXT)
+    force_align(*[synthesize(TEXT, engine="flite" if not AVAILABLE["flite"] else "espeak")[0], TEXT])
+    # Normalisation restarts per file, so what was aligned before does not change the result.
+    assert list(force_align(audio, ACCENT_TEXT)) == list(first)
+    # Very fast speech has phones shorter than 3 frames at 100 frames/s: the 200 frames/s retry fits it.
+    fast, phones = synthesize(ACCENT_TEXT, engine="espeak", voice="en-gb", speed=2.5)
+    aligned = force_align(fast, ACCENT_TEXT)
+    assert aligned.quality.method == "fsg@200fps"
+    assert aligned[-1].end == pytest.approx(fast.duration, abs=0.02)
+    assert [p.symbol for p in aligned if p.symbol != "SIL"][:4] == ["HH", "AH", "L", "OW"]
