@@ -120,6 +120,18 @@ def _bench_features(args: argparse.Namespace) -> dict:
     return {"benchmark": "features", **bench_features(args.seconds)}
 
 
+# ---------------------------------------------------------------------------- generator
+def _generator_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds of speech-like audio (default 20)")
+    p.add_argument("--model", help="diffusion model directory (default: the shipped models/diffusion)")
+
+
+def _bench_generator(args: argparse.Namespace) -> dict:
+    from ...core.generators.diffusion import bench_generator
+
+    return {"benchmark": "generator", **bench_generator(args.seconds, model_dir=args.model)}
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("render", "portrait renderer: ms/frame p50/p95 and fps on one thread", bench_render, _render_args),
     Benchmark("pipeline", "live engine at 30 fps 512x512: mic onset -> open-mouth frame p50/p95, sustained fps, "
@@ -128,6 +140,8 @@ BENCHMARKS: list[Benchmark] = [
               "frame drops, message loss, reply and command-to-frame latency", _bench_control, _control_args),
     Benchmark("features", "audio features (log-mel, loudness, F0, VAD): x realtime on one pinned core, whole file "
               "and 20 ms pushes", _bench_features, _features_args),
+    Benchmark("generator", "diffusion motion generator: amortised ms per output frame on one pinned core (wall and "
+              "CPU), first-frame delay and lookahead, for 1/2/4/8 sampling steps", _bench_generator, _generator_args),
 ]
 
 
