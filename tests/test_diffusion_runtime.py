@@ -102,3 +102,18 @@ def test_silence_gives_closed_mouth_and_held_channels_stay_put():
     assert all(f["yaw"] == 8.0 and abs(f["browInnerUp"] - 0.5) < 1e-6 for f in frames)
     pitch = np.array([f["pitch"] for f in frames])
     assert np.abs(np.diff(pitch)).max() < 1.0  # calm: no jumps between frames
+
+
+@needs_model
+def test_emotion_change_blends_in_without_a_jump():
+    feats = _speech_features(4.0)
+    g = dg.DiffusionGenerator.load(seed=0)
+    half = len(feats) // 2
+    part = lambda a, b: AudioFeatures(feats.mel[a:b], feats.loudness[a:b], feats.f0[a:b], feats.vad[a:b], t=a / 100)  # noqa: E731
+    frames = g.push(part(0, half))
+    g.set_emotion(Emotion("surprised"), blend=0.5)
+    frames += g.push(part(half, len(feats))) + g.flush()
+    brow = np.array([f["browOuterUpLeft"] for f in frames])
+    switch = len(frames) // 2
+    assert brow[: switch - 5].mean() < 0.1 and brow[-15:].mean() > 0.4
+    assert np.abs(np.diff(brow)).max() < 0.2  # spread over the 0.5 s blend, not one step
