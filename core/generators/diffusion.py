@@ -25,7 +25,17 @@ FORMAT_NAME = "marionette.diffusion"
 AUDIO_RATE = 100.0  # AudioFeatures frame rate the model was trained on
 N_AUDIO = 84  # per 10 ms: 80 log-mel, loudness, log-f0 (0 unvoiced), voiced flag, vad
 N_EMOTION = len(EMOTIONS)
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "models" / "diffusion"
+
+
+def _shipped_dir() -> Path:
+    # The weights ship in the marionette.models package (models/diffusion in the repository), which
+    # resolves the same way in an editable checkout and in an installed wheel.
+    from importlib.resources import files
+
+    return Path(str(files("marionette.models"))) / "diffusion"
+
+
+DEFAULT_DIR = _shipped_dir()
 
 
 # ----------------------------------------------------------------------------- schedule
