@@ -340,6 +340,7 @@ class DiffusionGenerator:
     def _step(self) -> None:
         spec = self.spec
         n, h = spec.window, self.hop
+        held = self._held  # one snapshot: set_held() may be called from the control thread meanwhile
         first = self._next + h - n  # model-rate index of the window's first frame (may be < 0)
         frames = np.arange(first, first + n)
         audio = gather_context(self._rows, self._positions(frames) - self._row0, spec.audio_silence)
@@ -350,7 +351,7 @@ class DiffusionGenerator:
         if past:
             known[n - h - past:n - h] = self._hist[-past:]
             mask[n - h - past:n - h] = 1.0
-        for c, v in self._held.items():
+        for c, v in held.items():
             known[n - h:, c] = (v - spec.motion_mean[c]) / spec.motion_std[c]
             mask[n - h:, c] = 1.0
         emo_new = np.stack([self._emotion_at(i) for i in range(self._next, self._next + h)])
@@ -362,7 +363,7 @@ class DiffusionGenerator:
         self._hist = np.concatenate([self._hist, new])[-(n - 1):]
         self._emo_hist = np.concatenate([self._emo_hist, emo_new])[-(n - 1):]
         values = np.clip(new * spec.motion_std + spec.motion_mean, MOTION_LOW, MOTION_HIGH)
-        for c, v in self._held.items():
+        for c, v in held.items():
             values[:, c] = v
         self._model_frames.extend(values)
         self._next += h
