@@ -39,6 +39,10 @@ class DataConfig:
     p_no_prefix: float = 0.15  # windows with no known past (stream start)
     p_held: float = 0.2  # windows with random channels held fixed
     known_noise: float = 0.02  # noise on known values so generated (imperfect) pasts are familiar
+    # Level and colour augmentation of the audio the model hears: voices and microphones differ in
+    # gain and spectral tilt, and the mouth should not depend on either.
+    gain_db: float = 6.0  # uniform +-, on loudness and log-mel together
+    tilt: float = 0.5  # uniform +-, natural-log units from the lowest to the highest mel band
 
     @property
     def offsets(self) -> np.ndarray:
@@ -116,6 +120,13 @@ class WindowSampler:
             pos = ((frames[:, None] / utt.fps + offsets[None, :]) - utt.centre_offset) * AUDIO_RATE
             audio[i] = gather_context(utt.audio, pos, st.audio_silence)
             emotion[i] = utt.emotion
+        if cfg.gain_db > 0 or cfg.tilt > 0:
+            gain = rng.uniform(-cfg.gain_db, cfg.gain_db, b).astype(np.float32)
+            tilt = rng.uniform(-cfg.tilt, cfg.tilt, b).astype(np.float32)
+            bands = np.linspace(-1.0, 1.0, 80, dtype=np.float32)
+            # dB of power -> natural log of power: x 0.1 ln 10.
+            audio[..., :80] += (gain[:, None] * 0.2302585 + tilt[:, None] * bands[None, :])[:, None, None, :]
+            audio[..., 80] += gain[:, None, None]
         target = (target - st.motion_mean) / st.motion_std
         audio = (audio - st.audio_mean) / st.audio_std
         mask = np.zeros_like(target)
