@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("--corpus", type=Path, required=True, help="corpus directory (marionette corpus build --out)")
     p.add_argument("--out", type=Path, required=True, help="where diffusion.pt/.onnx/.json and loss.csv/.png go")
     p.add_argument("--steps", type=int, default=4000, help="optimiser steps (default 4000)")
-    p.add_argument("--minutes", type=float, default=60.0, help="stop after this much training time (default 60)")
+    p.add_argument("--minutes", type=float, default=60.0, help="stop once the total training time, resumed runs included, reaches this (default 60)")
     p.add_argument("--batch", type=int, default=128, help="windows per step (default 128)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
