@@ -229,3 +229,70 @@ def evaluate_control(portraits: dict[str, np.ndarray], size: tuple[int, int] = (
         p_neutral[name], p_tiny[name] = pn, pt
         failures += fails
     return ControlReport(all_results, p_neutral, p_tiny, failures)
+
+
+# ----------------------------------------------------------------------------- calibration
+# What the analyser gain of each channel is measured on: commanded values (gaze in the pairs
+# the cases use). Only portraits outside the evaluation set may be used (see calibration_faces).
+CALIBRATION_CASES: tuple[ControlCase, ...] = (
+    ControlCase("jawOpen 0.3", {"jawOpen": 0.3}),
+    ControlCase("jawOpen 0.6", {"jawOpen": 0.6}),
+    ControlCase("jawOpen 0.9", {"jawOpen": 0.9}),
+    ControlCase("mouthSmileLeft 0.5", {"mouthSmileLeft": 0.5}),
+    ControlCase("mouthSmileLeft 0.9", {"mouthSmileLeft": 0.9}),
+    ControlCase("mouthSmileRight 0.5", {"mouthSmileRight": 0.5}),
+    ControlCase("mouthSmileRight 0.9", {"mouthSmileRight": 0.9}),
+    ControlCase("eyeBlinkLeft 0.6", {"eyeBlinkLeft": 0.6}),
+    ControlCase("eyeBlinkLeft 0.9", {"eyeBlinkLeft": 0.9}),
+    ControlCase("eyeBlinkRight 0.6", {"eyeBlinkRight": 0.6}),
+    ControlCase("eyeBlinkRight 0.9", {"eyeBlinkRight": 0.9}),
+    ControlCase("browInnerUp 0.5", {"browInnerUp": 0.5}),
+    ControlCase("browInnerUp 0.9", {"browInnerUp": 0.9}),
+    ControlCase("gaze left 0.6", {"eyeLookOutLeft": 0.6, "eyeLookInRight": 0.6}),
+    ControlCase("gaze right 0.6", {"eyeLookInLeft": 0.6, "eyeLookOutRight": 0.6}),
+)
+
+
+def calibration_faces() -> dict[str, np.ndarray]:
+    """Portraits disjoint from the evaluation set (core.face.samples.portrait_faces): Biden's
+    portrait cropped to head and shoulders, and its mirror image (a second face geometry for
+    left/right channels). Calibrating on the evaluated faces would make the figures circular."""
+    from .samples import real_faces
+
+    biden = real_faces()["biden"]
+    h = biden.shape[0]
+    crop = np.ascontiguousarray(biden[: int(h * 0.45)])  # full-length portrait: keep the upper part
+    return {"biden": crop, "biden_mirrored": np.ascontiguousarray(crop[:, ::-1])}
+
+
+def calibrate_gains(portraits: dict[str, np.ndarray] | None = None, size: tuple[int, int] = (512, 512),
+                    analyzer: object | None = None) -> dict[str, float]:
+    """Per channel: median over portraits and commanded values of (read back / commanded), the
+    flow tracker fitting the authored bases. core.render.bases.ANALYSIS_GAIN holds the result
+    (``python -m marionette.core.face.control_eval --calibrate`` prints it)."""
+    from ..render.renderer import PortraitRenderer
+    from .analyzer import FaceAnalyzer
+    from .flow import refine_with_flow
+
+    analyzer = analyzer or FaceAnalyzer.load()
+    ratios: dict[str, list[float]] = {}
+    for image in (portraits or calibration_faces()).values():
+        renderer = PortraitRenderer.load(image, analyzer.analyze(image), size)
+        reference_lm = analyzer.analyze(renderer.base)
+        extractor = MotionExtractor(MotionReference.from_landmarks(reference_lm, renderer.authored_bases))
+        for case in CALIBRATION_CASES:
+            frame = renderer.render(MotionFrame.from_dict(case.channels))
+            flow, _ = refine_with_flow(renderer.base, reference_lm, frame, analyzer.analyze(frame))
+            m = extractor.extract(flow).motion
+            for k, v in case.channels.items():
+                ratios.setdefault(k, []).append(float(m[k]) / v)
+    return {k: round(float(np.median(v)), 2) for k, v in ratios.items()}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    if "--calibrate" not in sys.argv:
+        sys.exit("usage: python -m marionette.core.face.control_eval --calibrate")
+    print(json.dumps(calibrate_gains(), indent=1))

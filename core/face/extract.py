@@ -3,7 +3,10 @@
 Head pose is a least-squares similarity (Umeyama) between the portrait's neutral reference and
 the measured points, on points that expressions barely move, refined on x, y alone; blendshapes are bounded least
 squares (0..1) of the de-posed residual on the same authored bases the renderer uses, with a
-little ridge so correlated channels (jawOpen vs mouthLowerDown) do not trade noise. This is the
+little ridge so correlated channels (jawOpen vs mouthLowerDown) do not trade noise. Blinks are
+the exception: each eye's blink is read from its lid aperture (normalised by the reference's),
+then held while the rest is fitted: a least-squares fit over the whole face let brow, squint and
+gaze channels absorb the lid motion (a closed eye read 0.1-0.4). This is the
 role of Ditto's motion extractor, and how we check that the renderer shows what it was told.
 Trade-off: it reads identity differences as expression, so the reference should be the same face.
 """
@@ -96,6 +99,16 @@ class MotionExtractor:
             side: [i for i, ch in enumerate(self._channels) if ch.startswith("eyeLook") and ch.endswith(side)]
             for side in _LID_PAIRS
         }
+        # Aperture lost per unit blink, as the bases say (calibrated bases: as the analyser reads it).
+        self._blink = {}
+        for side in _LID_PAIRS:
+            name = f"eyeBlink{side}"
+            if name in self._channels:
+                i = self._channels.index(name)
+                closed = neutral + deltas[i]
+                drop = self._neutral_gap[side] - _eye_gap(closed, side)
+                if drop > 1e-6:
+                    self._blink[side] = (i, drop)
 
     def extract(self, landmarks: FaceLandmarks | np.ndarray, t: float = 0.0) -> Extraction:
         from scipy.optimize import lsq_linear
@@ -123,9 +136,13 @@ class MotionExtractor:
             r = np.linalg.cholesky(gram).T
             y = np.linalg.solve(r.T, aw.T @ (resid * rows))
             upper = np.ones(len(self._channels))
+            lower = np.zeros(len(self._channels))
             for side in hidden:  # gaze behind a closed lid is unknown: hold it at zero
                 upper[self._gaze[side]] = 1e-9
-            weights = lsq_linear(r, y, bounds=(np.zeros_like(upper), upper), method="bvls").x
+            for side, (i, drop) in self._blink.items():  # blink: held at the aperture's reading
+                lower[i] = float(np.clip((self._neutral_gap[side] - _eye_gap(rest, side)) / drop, 0.0, 1.0))
+                upper[i] = lower[i] + 1e-9
+            weights = lsq_linear(r, y, bounds=(lower, upper), method="bvls").x
         fit = (self._a @ weights - resid).reshape(-1, 3)
         bs = np.zeros(len(ARKIT_BLENDSHAPES), np.float32)
         bs[self._arkit] = weights

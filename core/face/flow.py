@@ -15,6 +15,9 @@ import numpy as np
 from .landmarks import N_MESH, FaceLandmarks
 
 WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an iris
+# Upper and lower lid edges and eye corners of both eyes (mediapipe 468 topology).
+_LID_EDGES = (33, 246, 161, 160, 159, 158, 157, 173, 133, 7, 163, 144, 145, 153, 154, 155,
+              263, 466, 388, 387, 386, 385, 384, 398, 362, 249, 390, 373, 374, 380, 381, 382)
 MAX_FB_ERROR = 0.5  # px: forward then backward must land this close to the start
 
 
@@ -41,6 +44,9 @@ def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, imag
     # An iris is smaller than the window, which then follows the eye's skin and white rather than
     # the iris; the iris model measures gaze better.
     ok[N_MESH:] = False
+    # A lid edge is an occlusion boundary, not texture: flow follows the skin above it (or the
+    # lashes) and a closing lid reads half open. The iris model's eye contour measures the lids.
+    ok[list(_LID_EDGES)] = False
     pts = measured.points.astype(np.float32).copy()
     pts[ok, :2] = fwd.reshape(-1, 2)[ok] + 0.5
     return FaceLandmarks(pts, measured.bbox, measured.score, measured.image_size), ok
