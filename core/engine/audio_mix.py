@@ -15,6 +15,22 @@ import numpy as np
 from ..types import AudioChunk
 
 
+def drain_fifo(fifo: deque, n: int) -> tuple[np.ndarray, int]:
+    """Pop up to n samples from a deque of float32 blocks; returns (n samples zero-padded, how many were real)."""
+    out = np.zeros(n, np.float32)
+    filled = 0
+    while filled < n and fifo:
+        head = fifo[0]
+        k = min(n - filled, head.size)
+        out[filled:filled + k] = head[:k]
+        filled += k
+        if k == head.size:
+            fifo.popleft()
+        else:
+            fifo[0] = head[k:]
+    return out, filled
+
+
 class LinearResampler:
     """Stateful linear-interpolation resampler: chunked output equals whole-signal output."""
 
@@ -59,17 +75,7 @@ class _Lane:
         self.heard_end = max(self.heard_end, chunk.t + chunk.duration)
 
     def take(self, n: int) -> np.ndarray:
-        out = np.zeros(n, np.float32)
-        filled = 0
-        while filled < n and self.buf:
-            head = self.buf[0]
-            k = min(n - filled, head.size)
-            out[filled:filled + k] = head[:k]
-            filled += k
-            if k == head.size:
-                self.buf.popleft()
-            else:
-                self.buf[0] = head[k:]
+        out, filled = drain_fifo(self.buf, n)
         self.n -= filled
         return out
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from marionette.core.clock import Clock
 from marionette.core.engine import LinearResampler, StatusEvent
+from marionette.core.engine.audio_mix import drain_fifo
 from marionette.core.types import AudioChunk, Phoneme
 
 from . import portaudio
@@ -143,19 +144,9 @@ class PlaybackSource:
         due = int(math.floor((now - self._t_start) * self.rate)) - self._released
         if due <= 0:
             return None
-        out = np.zeros(due, np.float32)
         with self._lock:
-            filled = 0
             was_busy = self._queued > 0
-            while filled < due and self._queue:
-                head = self._queue[0]
-                k = min(due - filled, head.size)
-                out[filled:filled + k] = head[:k]
-                filled += k
-                if k == head.size:
-                    self._queue.popleft()
-                else:
-                    self._queue[0] = head[k:]
+            out, filled = drain_fifo(self._queue, due)
             self._queued -= filled
             base = self._queued_total - self._queued - filled  # queue index of out[0]
             while self._segments and self._segments[0][0] < base + filled:
