@@ -62,7 +62,10 @@ def load_parts(cfg: RunConfig) -> Parts:
     t0 = time.perf_counter()
     path = cfg.engine.portrait or str(default_portrait_path())
     renderer, _ = load_renderer(path, (cfg.engine.width, cfg.engine.height))
-    generator = get_generator(cfg.engine.generator, fps=cfg.engine.fps, seed=cfg.engine.seed)
+    # Live, the teacher follows the phones of speech we synthesize; audio without them (a
+    # microphone, pushed PCM) moves the lips with the envelope instead of failing.
+    options = {"fallback": "envelope"} if cfg.engine.generator == "teacher" else {}
+    generator = get_generator(cfg.engine.generator, fps=cfg.engine.fps, seed=cfg.engine.seed, **options)
     features = StreamingFeatureExtractor.load()
     # Warm-up renders pay for caches; then a few distinct frames give the per-frame cost, on one
     # thread as the engine renders.

@@ -6,6 +6,8 @@ render) runs on one worker thread, and each sink on its own thread. Ticks sit on
 them. Trade-off: the newest generated motion is shown at each tick (lowest latency for a
 microphone) rather than a jitter buffer, so motion may repeat or skip a frame under load.
 Generators add their own idle life; the engine's IdleLife only fills in when they fall silent.
+Phone timings of speech we synthesize go to a phone-driven generator (teacher) on the stream clock
+(phones.py); for audio-only generators they are dropped and nothing else changes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..types import MOTION_HIGH, MOTION_LOW, NEUTRAL_VECTOR, AudioChunk, MotionF
 from .audio_mix import AudioMixer
 from .fanout import SinkRunner
 from .idle import IdleLife
+from .phones import PhoneSchedule
 from .stats import EngineStats, Rolling, StatusEvent
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,12 @@ class Engine:
         self._segment_age = 0.0
         self._quiet_run = 0.0
         self._audio = AudioMixer(sample_rate)
+        # A generator that can use phone timings (the teacher) gets those of the speech we
+        # synthesize; the others never see them, so their output is as before.
+        self._phone_driven = bool(getattr(generator, "uses_phonemes", False))
+        self._phones = PhoneSchedule()
+        self._fallback_reported = False
+        self._feature_s = 0.0  # feature time inside the current step (features and generator interleave)
         self._lock = threading.Lock()
         self._sources: list[AudioSource] = []
         self._runners: list[SinkRunner] = []
@@ -155,13 +164,14 @@ class Engine:
 
     # --- control (any thread) -------------------------------------------------------------
     def clear(self) -> None:
-        """Interrupt: drop buffered audio and motion now (STYLE.md 3); idle life goes on."""
-        self._clear.set()
+        """Interrupt: drop buffered audio, phone timings and motion now (STYLE.md 3); idle life goes on."""
         with self._lock:
             sources = list(self._sources)
+        # Sources first: once the flag is seen nothing they held (audio, phones) can still arrive.
         for s in sources:
             if hasattr(s, "clear"):
                 s.clear()  # type: ignore[attr-defined]
+        self._clear.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -235,6 +245,9 @@ class Engine:
             self._audio.clear()
             self.features.reset()
             self.generator.reset()
+            self._phones.clear()
+            if self._phone_driven:
+                self.generator.set_phonemes([])  # reset() keeps phones for the next segment: drop them
             self._speech_t = -math.inf
             self._speech_stream_t = None
             self._segment_age = self._quiet_run = 0.0
@@ -242,20 +255,22 @@ class Engine:
         s0 = timer()
         block, present = self._read_audio()
         s1 = timer()
-        feats, generated = None, []
+        generated = []
+        self._feature_s = 0.0
         try:
-            feats = self.features.push(block) if block is not None else None
-            s2 = timer()
-            generated = self.generator.push(feats) if feats is not None and len(feats) else []
-            if feats is not None and len(feats):
-                generated += self._maybe_end_segment(feats)
+            generated = self._generate(block) if block is not None else []
             self._recovered("stage:generator")
         except Exception as e:  # a model bug must not stop the show: drop this audio, start afresh
             self._failed("stage:generator", e)
             self.features.reset()
             self.generator.reset()
-            s2 = timer()
+            if self._phone_driven:  # the rest of this utterance's phones no longer line up
+                self._phones.drop_active()
+                self.generator.set_phonemes([])
         s3 = timer()
+        s2 = s1 + min(self._feature_s, s3 - s1)
+        if self._phone_driven:
+            self._report_fallback()
         if generated:
             newest = generated[-1]
             self._speech = newest.to_vector()
@@ -322,18 +337,72 @@ class Engine:
             self._stage_failing.discard(component)
             self.report(StatusEvent(component, "working again", "recovered"))
 
-    def _maybe_end_segment(self, feats) -> list[MotionFrame]:
+    def _generate(self, block: AudioChunk) -> list[MotionFrame]:
+        """Features and motion for one mixed block. The segment is cut wherever an utterance with
+        phone timings starts or ends inside the block, so the generator gets its phones at the
+        segment's zero (only phone-driven generators ever have such cuts)."""
+        out: list[MotionFrame] = []
+        x, t0, rate = block.samples, block.t, block.sample_rate
+        while True:
+            cut = self._phones.next_boundary()
+            if cut is None or cut >= t0 + x.size / rate:
+                break
+            k = min(x.size, max(0, int(round((cut - t0) * rate))))
+            if k:
+                out += self._feed(AudioChunk(x[:k], rate, t0), cuts=False)
+            out += self._end_segment()
+            phones = self._phones.cross(cut)
+            if phones:
+                self.generator.set_phonemes(list(phones))
+            x, t0 = x[k:], t0 + k / rate
+        if x.size:
+            out += self._feed(AudioChunk(x, rate, t0), cuts=True)
+        return out
+
+    def _feed(self, chunk: AudioChunk, *, cuts: bool) -> list[MotionFrame]:
+        a = self._timer()
+        feats = self.features.push(chunk)
+        self._feature_s += self._timer() - a
+        if not len(feats):
+            return []
+        out = self.generator.push(feats)
+        if cuts:
+            out += self._maybe_end_segment(feats, chunk.t + chunk.duration)
+        return out
+
+    def _end_segment(self) -> list[MotionFrame]:
+        a = self._timer()
+        tail = self.features.flush()  # pads the last window and resets the extractor
+        self._feature_s += self._timer() - a
+        out = self.generator.push(tail) if len(tail) else []
+        self._segment_age = self._quiet_run = 0.0
+        return out + self.generator.flush()
+
+    def _maybe_end_segment(self, feats, at: float) -> list[MotionFrame]:
         """Cut the live stream into segments at quiet moments: streaming generators buffer a whole
-        segment, so an endless one would grow their memory and per-push cost without bound."""
+        segment, so an endless one would grow their memory and per-push cost without bound.
+        ``at``: stream time of the cut (the end of the audio fed so far)."""
         dur = len(feats) / feats.frame_rate
         self._segment_age += dur
         self._quiet_run = self._quiet_run + dur if float(np.max(feats.loudness)) < QUIET_DB else 0.0
         if self._segment_age < self.segment_max or (self._quiet_run < 0.3 and self._segment_age < 3 * self.segment_max):
             return []
-        self._segment_age = self._quiet_run = 0.0
-        tail = self.features.flush()  # pads the last window and resets the extractor
-        out = self.generator.push(tail) if len(tail) else []
-        return out + self.generator.flush()
+        out = self._end_segment()
+        rest = self._phones.remaining(at)
+        if rest:  # cut inside an utterance: the next segment keeps the rest of its phones
+            self.generator.set_phonemes(list(rest))
+        return out
+
+    def _report_fallback(self) -> None:
+        """Say once that audio without phone timings (microphone, pushed PCM, silence between
+        utterances) moves the lips through the phone-driven generator's fallback."""
+        if self._fallback_reported or not getattr(self.generator, "falling_back", False):
+            return
+        driver = getattr(self.generator, "driver", "fallback")
+        self._fallback_reported = True
+        self.report(StatusEvent(
+            "stage:generator", f"audio without phone timings (microphone, pushed audio) moves the lips with the "
+            f"{driver} fallback; speech we synthesize (say) follows its phones", "info"))
 
     def _read_audio(self) -> tuple[AudioChunk | None, float | None]:
         with self._lock:
@@ -348,6 +417,12 @@ class Engine:
                         break
                     self._audio.add(key, chunk)
                     delay = max(delay, float(getattr(src, "playback_delay", 0.0)))
+                take = getattr(src, "take_phonemes", None)
+                if take is not None:
+                    for timed in take():  # drained always: a source never holds them for long
+                        start = self._audio.stream_time_of(key, timed.t) if self._phone_driven else None
+                        if start is not None:
+                            self._phones.add(start, timed)
                 if key in self._source_failing:
                     self._source_failing.discard(key)
                     self.report(StatusEvent(f"source:{src.name}", "working again", "recovered"))

@@ -2,7 +2,10 @@
 
 When the text is ours (our own TTS reports its phones) or a transcript is given (forced
 alignment), this is the best mouth we can make without learning. It waits ``lookahead`` (80 ms)
-of audio for prosody; the phones themselves are known ahead. Without phones it refuses, loudly.
+of audio for prosody; the phones themselves are known ahead. Without phones it refuses, loudly,
+unless it was given a ``fallback`` (the live engine: a microphone has no phones), which then
+drives every segment that starts without phones, held to the teacher's lookahead so the pipeline
+latency (and the A/V delay tuned to it) is the same in both; a microphone pays those 80 ms.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..teacher import Teacher, TeacherConfig
+from ..stages import MotionGenerator
+from ..teacher import Teacher, TeacherConfig, prosody
 from ..types import AudioFeatures, Emotion, MotionFrame, Phoneme
-from ..teacher import prosody
 from .base import BufferedGenerator
 
 
@@ -23,15 +26,36 @@ class NeedsTranscriptError(InputError):
 class TeacherGenerator(BufferedGenerator):
     lookahead = prosody.LOOKAHEAD
     history = prosody.HISTORY
+    uses_phonemes = True  # the live engine hands it the phone timings of speech it synthesizes
 
     def __init__(self, fps: float = 30.0, seed: int = 0, emotion: Emotion | None = None,
-                 config: TeacherConfig | None = None) -> None:
+                 config: TeacherConfig | None = None, fallback: MotionGenerator | None = None,
+                 fallback_name: str = "fallback") -> None:
         self._seed, self._emotion, self._config = seed, emotion or Emotion(), config or TeacherConfig()
         self._teacher: Teacher | None = None
+        self._fallback, self._fallback_name = fallback, fallback_name
+        self._mode = ""  # who drives the current segment: "", "teacher" or "fallback"
+        if isinstance(fallback, BufferedGenerator) and fallback.lookahead < self.lookahead:
+            fallback.lookahead = self.lookahead  # the same latency whoever drives (see the docstring)
         super().__init__(fps)
+
+    def reset(self) -> None:
+        super().reset()
+        self._mode = ""
+        if self._fallback is not None:
+            self._fallback.reset()
 
     def _on_reset(self) -> None:
         self._teacher = None
+
+    @property
+    def driver(self) -> str:
+        """Who drives the current segment: "teacher", the fallback's name, or "" between segments."""
+        return self._fallback_name if self._mode == "fallback" else self._mode
+
+    @property
+    def falling_back(self) -> bool:
+        return self._mode == "fallback"
 
     def set_phonemes(self, phonemes: list[Phoneme]) -> None:
         super().set_phonemes(phonemes)
@@ -41,13 +65,27 @@ class TeacherGenerator(BufferedGenerator):
         self._emotion = emotion
         if self._teacher is not None:
             self._teacher.set_emotion(emotion)
+        if self._fallback is not None and hasattr(self._fallback, "set_emotion"):
+            self._fallback.set_emotion(emotion)
 
     def push(self, features: AudioFeatures) -> list[MotionFrame]:
+        if not self._mode and len(features):  # a segment starts: its phones (or none) decide who drives it
+            self._mode = "teacher" if self._phonemes or self._fallback is None else "fallback"
+        if self._mode == "fallback":
+            return self._fallback.push(features)
         if not self._phonemes:
             raise NeedsTranscriptError(
                 "the teacher generator needs the words: give a transcript (marionette motion --text \"...\") "
                 "or phone timings via set_phonemes(); for audio alone use --generator envelope or diffusion")
         return super().push(features)
+
+    def flush(self) -> list[MotionFrame]:
+        if self._mode == "fallback":
+            out = self._fallback.flush()
+            self.reset()
+            self._phonemes = []
+            return out
+        return super().flush()  # resets (and so ends the mode) and forgets the phones
 
     def _values(self, times: np.ndarray, features: AudioFeatures) -> np.ndarray:
         if self._teacher is None:
@@ -55,5 +93,14 @@ class TeacherGenerator(BufferedGenerator):
         return self._teacher.values(times, features)
 
 
-def create(fps: float = 30.0, seed: int = 0, **kwargs) -> TeacherGenerator:
-    return TeacherGenerator(fps=fps, seed=seed, **kwargs)
+def create(fps: float = 30.0, seed: int = 0, fallback: str | MotionGenerator | None = None,
+           **kwargs) -> TeacherGenerator:
+    """fallback: a generator (or its registry name, e.g. "envelope") for audio without phones."""
+    name = "fallback"
+    if isinstance(fallback, str):
+        from . import get_generator
+
+        name, fallback = fallback, get_generator(fallback, fps=fps, seed=seed)
+    elif fallback is not None:
+        name = type(fallback).__name__
+    return TeacherGenerator(fps=fps, seed=seed, fallback=fallback, fallback_name=name, **kwargs)

@@ -2,8 +2,10 @@
 clock, and played to the output device ``playback_delay`` seconds later so lips and sound agree.
 
 Between utterances the source releases silence, so the generator keeps running and the mouth
-closes naturally. Trade-off: pushed audio that arrives slower than real time leaves gaps of
-silence (the avatar pauses) rather than stretching the delay.
+closes naturally. Speech it synthesizes keeps its phone timings; each utterance's are handed out
+(take_phonemes) as its first sample is released, stamped with that release time. Trade-off:
+pushed audio that arrives slower than real time leaves gaps of silence (the avatar pauses)
+rather than stretching the delay.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from marionette.core.clock import Clock
 from marionette.core.engine import LinearResampler, StatusEvent
 from marionette.core.engine.audio_mix import drain_fifo
+from marionette.core.engine.phones import TimedPhonemes
 from marionette.core.types import AudioChunk, Phoneme
 
 from . import portaudio
@@ -46,10 +49,11 @@ class PlaybackSource:
         self._resamplers: dict[int, LinearResampler] = {}
         self._t_start: float | None = None
         self._released = 0
-        self._segments: deque[tuple[int, str]] = deque()  # (sample index where it starts, label)
+        # (sample index where it starts, label, phones of an utterance we synthesized or None, its samples)
+        self._segments: deque[tuple[int, str, tuple[Phoneme, ...] | None, int]] = deque()
         self._queued_total = 0  # samples ever queued (index of the queue's tail)
         self.speech_events: deque[tuple[float, str, str]] = deque(maxlen=200)  # (clock t, "start"/"end", label)
-        self.phonemes: deque[tuple[float, list[Phoneme]]] = deque(maxlen=50)  # (release t of utterance, phones)
+        self._phones: deque[TimedPhonemes] = deque(maxlen=50)  # released, not yet taken
         self._report: Callable[[StatusEvent], None] = lambda e: log.info("%s", e)
         self._player = _Player(self, output_device) if play else None
 
@@ -59,8 +63,10 @@ class PlaybackSource:
             self._player.start()
 
     # --- input (any thread) -----------------------------------------------------------
-    def push(self, samples: np.ndarray, sample_rate: int, *, label: str = "") -> float:
-        """Queue PCM (float in -1..1, or int16) at any rate; returns its seconds of audio."""
+    def push(self, samples: np.ndarray, sample_rate: int, *, label: str = "",
+             phonemes: list[Phoneme] | None = None) -> float:
+        """Queue PCM (float in -1..1, or int16) at any rate; returns its seconds of audio.
+        phonemes: timings of this audio's phones from its first sample (speech we synthesized)."""
         x = np.asarray(samples)
         if x.dtype == np.int16:
             x = x.astype(np.float32) / 32768.0
@@ -73,8 +79,8 @@ class PlaybackSource:
             if rs is None:
                 rs = self._resamplers[int(sample_rate)] = LinearResampler(int(sample_rate), self.rate)
             y = np.clip(rs.process(np.nan_to_num(x.astype(np.float32))), -1.0, 1.0)
-            if label:
-                self._segments.append((self._queued_total, label))
+            if label or phonemes:
+                self._segments.append((self._queued_total, label, tuple(phonemes) if phonemes else None, y.size))
             self._queue.append(y)
             self._queued += y.size
             self._queued_total += y.size
@@ -99,11 +105,8 @@ class PlaybackSource:
                 continue
             if errors:
                 self._report(StatusEvent("source:tts", f"fell back to {name}: " + "; ".join(errors), "warning"))
-            start = self.pending_seconds()
-            secs = self.push(audio.samples, audio.sample_rate, label=label or text)
+            secs = self.push(audio.samples, audio.sample_rate, label=label or text, phonemes=list(phones))
             self.end_segment()
-            now = self.clock.now()
-            self.phonemes.append((now + start, list(phones)))
             return secs
         from marionette.core.errors import InputError
 
@@ -117,6 +120,7 @@ class PlaybackSource:
             self._queued = 0
             self._segments.clear()
             self._resamplers.clear()
+            self._phones.clear()  # phones of audio that will never be released
         if self._player is not None:
             self._player.clear()
 
@@ -127,6 +131,14 @@ class PlaybackSource:
         change, self.playback_delay = delay - self.playback_delay, delay
         if self._player is not None:
             self._player.shift(change)
+
+    def take_phonemes(self) -> list[TimedPhonemes]:
+        """Phone timings of the utterances whose first sample was released since the last call
+        (the engine's worker thread calls this after read())."""
+        with self._lock:
+            out = list(self._phones)
+            self._phones.clear()
+        return out
 
     def pending_seconds(self) -> float:
         with self._lock:
@@ -150,8 +162,12 @@ class PlaybackSource:
             self._queued -= filled
             base = self._queued_total - self._queued - filled  # queue index of out[0]
             while self._segments and self._segments[0][0] < base + filled:
-                idx, label = self._segments.popleft()
-                self.speech_events.append((self._t_start + (self._released + idx - base) / self.rate, "start", label))
+                idx, label, phones, size = self._segments.popleft()
+                t_seg = self._t_start + (self._released + idx - base) / self.rate
+                if label:
+                    self.speech_events.append((t_seg, "start", label))
+                if phones is not None:
+                    self._phones.append(TimedPhonemes(t_seg, size / self.rate, phones, label))
             ended = was_busy and self._queued == 0
         t = self._t_start + self._released / self.rate
         self._released += due
