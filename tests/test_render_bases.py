@@ -84,7 +84,12 @@ def test_bases_do_what_their_names_say(landmarks):
         return b.apply(canon, weights)
 
     gap = lambda pts: pts[list(LIP_INNER_LOWER), 1].mean() - pts[list(LIP_INNER_UPPER[1:-1]), 1].mean()
-    assert gap(moved("jawOpen")) - gap(canon) > 0.2  # a wide-open mouth
+    middle = lambda pts: pts[14, 1] - pts[13, 1]
+    assert middle(moved("jawOpen")) - middle(canon) > 0.2  # a wide-open mouth
+    # A lens, not a box: the lips open less towards the corners (95/191 beside the corner 78)
+    near_corner = lambda pts: pts[95, 1] - pts[191, 1]
+    opened = lambda f: f(moved("jawOpen")) - f(canon)
+    assert 0.1 * opened(middle) < opened(near_corner) < 0.75 * opened(middle)
     assert gap(moved("jawOpen") + moved("mouthClose") - canon) < gap(canon) + 0.02  # lips meet again
     for s in ("Left", "Right"):
         lids = moved(f"eyeBlink{s}")

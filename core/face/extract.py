@@ -23,8 +23,13 @@ from ..render.face_frame import RIGID_POINTS, FaceFrame, HeadPose, face_frame, s
 from ..types import MotionFrame
 from .landmarks import N_POINTS, FaceLandmarks
 
-# Depth from a single photo is the mesh network's guess; trust it less than x and y.
-Z_WEIGHT = 0.3
+# Weight of depth in the blendshape fit: none, the fit uses x and y. Depth from a single photo
+# is the mesh network's guess, and in a re-analysed render it carries no signal at all: the
+# renderer projects orthographically, so at pose zero no motion in depth reaches the picture.
+# At 0.3 the network's under-read depth of an opening jaw (0.1-0.4 of the basis' z) was
+# explained as jawForward 0.6-1.0 (jawOpen 0.8 on astronaut, hopper, obama). Channels that move
+# only in depth (jawForward, which the renderer cannot show at pose zero either) read 0.
+Z_WEIGHT = 0.0
 # Ridge on the blendshape weights: penalty RIDGE * w^2 against the squared residual (face
 # widths^2, summed over points). Small enough not to bias a clear expression, large enough to
 # keep channels the picture does not show near zero.
@@ -175,7 +180,14 @@ def _pose_from_xy(shaped: np.ndarray, points: np.ndarray, frame: FaceFrame, star
 
     Umeyama in 3D also fits the measured depth, which the mesh network infers from appearance
     and under-turns (a rendered 10 degree yaw reads as 7-9 degrees); the reference's depth with
-    the measured x, y pins the rotation down better. Gauss-Newton, from the Umeyama start."""
+    the measured x, y pins the rotation down better. Gauss-Newton, from the Umeyama start.
+
+    The loss is Cauchy, whose pull fades for points far off the fit: the cheek points at the
+    ears (234, 454, ...) are the face's silhouette, which the mesh network draws on the visible
+    outline rather than on a fixed spot of skin, so under a turn it can be 5-8 px off where two
+    thirds of the points agree within a pixel. They stay in the set (their depth gives yaw most
+    of its leverage when they are right); soft_l1, whose pull never fades, let three of them cost
+    2.4 degrees of a 10 degree yaw (obama, turned to the image left)."""
     from scipy.optimize import least_squares
 
     src = shaped[_RIGID]
@@ -186,7 +198,7 @@ def _pose_from_xy(shaped: np.ndarray, points: np.ndarray, frame: FaceFrame, star
         return (src @ a[:2].T + b[:2] - dst).ravel()
 
     x0 = np.array([start.pitch, start.yaw, start.roll, start.tx, start.ty, start.scale])
-    sol = least_squares(residual, x0, method="trf", loss="soft_l1", f_scale=0.01 * frame.scale,
+    sol = least_squares(residual, x0, method="trf", loss="cauchy", f_scale=0.01 * frame.scale,
                         x_scale=np.array([1.0, 1.0, 1.0, 0.01, 0.01, 0.01]))
     rms = float(np.sqrt((sol.fun.reshape(-1, 2) ** 2).sum(1).mean()) / frame.scale)
     return HeadPose(*(float(v) for v in sol.x)), rms

@@ -42,10 +42,10 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 # Channels not listed were not measured and keep gain 1. `marionette eval control` reports the
 # calibrated ("flow") and the authored ("flow_authored") figures.
 ANALYSIS_GAIN: dict[str, float] = {
-    "jawOpen": 0.9,
-    "mouthSmileLeft": 0.84, "mouthSmileRight": 0.84,
+    "jawOpen": 0.93,
+    "mouthSmileLeft": 0.89, "mouthSmileRight": 0.91,
     "eyeBlinkLeft": 0.59, "eyeBlinkRight": 0.65,
-    "browInnerUp": 0.78,
+    "browInnerUp": 0.77,
     "eyeLookOutLeft": 0.61, "eyeLookInRight": 0.84,  # gaze towards the subject's left
     "eyeLookInLeft": 0.81, "eyeLookOutRight": 0.54,  # gaze towards the subject's right
 }
@@ -157,10 +157,23 @@ class FaceGeometry:
         return w * self.lateral()
 
     def jaw(self) -> np.ndarray:
-        """Weight of the points that ride on the mandible: below the seam, out to the jaw angle."""
+        """Weight of the points that ride on the mandible: below the seam, out to the jaw angle.
+
+        The lips are stretched between the skull and the jaw, pinned at the corners: the lower
+        lip follows the jaw fully only at the middle and the upper lip stays put only there, both
+        meeting half way at the corners. Across the mouth (u = 0 middle, 1 corner) the lower lip
+        sags as 1 - u^2 / 2 and the upper lip is drawn down only near the corners, as u^4 / 2: the
+        opening is a lens with pointed corners. Weights of 1 and 0 right up to the corners opened
+        a box with vertical sides, which neither a viewer nor the mesh network reads as a mouth."""
         w = self.jaw_at(self.c)
-        w[list(LIP_INNER_UPPER[1:-1]) + list(LIP_OUTER_UPPER[1:-1])] = 0.0
-        w[list(LIP_INNER_LOWER) + list(LIP_OUTER_LOWER)] = 1.0
+        x = self.c[:, 0]
+        # Each lip line (inner, outer) is measured from its own corners.
+        for ring_up, ring_lo in ((LIP_INNER_UPPER, LIP_INNER_LOWER), (LIP_OUTER_UPPER, LIP_OUTER_LOWER)):
+            a, b = x[ring_up[0]], x[ring_up[-1]]
+            u2 = np.clip(np.abs(x - (a + b) / 2) / max(abs(b - a) / 2, 1e-6), 0.0, 1.0) ** 2
+            up, lo = list(ring_up[1:-1]), list(ring_lo)
+            w[up] = 0.5 * u2[up] ** 2
+            w[lo] = 1.0 - 0.5 * u2[lo]
         return w
 
     def jaw_at(self, c: np.ndarray) -> np.ndarray:

@@ -31,6 +31,42 @@ JAW_CHANNELS = ("jawOpen", "jawLeft", "jawRight", "jawForward")
 SUBPIXEL = 4  # fillPoly shift: polygons are drawn at 1/16 px precision
 
 
+def _catmull_rom(n: int, k: int) -> np.ndarray:
+    """(k (n - 1) + 1, n) matrix: an open chain of n points -> a Catmull-Rom curve through them,
+    k samples per span (end tangents from mirrored neighbours)."""
+    m = np.zeros((k * (n - 1) + 1, n))
+    for span in range(n - 1):
+        for j in range(k):
+            t = j / k
+            # Catmull-Rom weights of p[i-1], p[i], p[i+1], p[i+2]
+            w = 0.5 * np.array([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2, -3 * t**3 + 4 * t**2 + t, t**3 - t**2])
+            for off, wi in zip((-1, 0, 1, 2), w):
+                i = span + off
+                if i < 0:  # mirrored ghost point: 2 p0 - p1
+                    m[span * k + j, 0] += 2 * wi
+                    m[span * k + j, 1] -= wi
+                elif i > n - 1:
+                    m[span * k + j, n - 1] += 2 * wi
+                    m[span * k + j, n - 2] -= wi
+                else:
+                    m[span * k + j, i] += wi
+    m[-1, n - 1] = 1.0
+    return m
+
+
+# The inner-lip polygon as two smooth curves from corner to corner (the lips are curves; the
+# 20 points joined by straight lines drew a hexagonal mouth), meeting at sharp corners.
+_N_UP = len(LIP_INNER_UPPER)
+_CURVE_UP = _catmull_rom(_N_UP, 4).astype(np.float32)
+_CURVE_LO = _catmull_rom(len(POLYGON) - _N_UP + 2, 4).astype(np.float32)
+
+
+def _smooth_outline(poly: np.ndarray) -> np.ndarray:
+    """POLYGON-ordered points (20, 2) -> the smooth closed outline of the opening."""
+    lower = np.vstack([poly[_N_UP - 1:], poly[:1]])  # corner 308, lower lip back to corner 78
+    return np.vstack([_CURVE_UP @ poly[:_N_UP], (_CURVE_LO @ lower)[1:-1]])
+
+
 def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
     cv2.fillPoly(mask, [np.round(poly * (1 << SUBPIXEL)).astype(np.int32)], 255, cv2.LINE_AA, SUBPIXEL)
@@ -67,7 +103,7 @@ class MouthLayer:
         crop = base[y0:y1, x0:x1].astype(np.float32)
         shape = crop.shape[:2]
         local = poly - origin
-        inner = _poly_mask(shape, local).astype(np.float32) / 255
+        inner = _poly_mask(shape, _smooth_outline(local)).astype(np.float32) / 255
         lips = _poly_mask(shape, outer - origin).astype(np.float32) / 255 * (1 - inner)
         lip_rgb = (crop * lips[..., None]).sum((0, 1)) / max(lips.sum(), 1.0)
         cavity = (lip_rgb * np.array([0.22, 0.09, 0.09])).astype(np.float32)
@@ -128,7 +164,7 @@ class MouthLayer:
         """Paint the interior into ``out`` for this frame; False when the mouth shows nothing new."""
         if not np.any(weights[self.channel_idx] > 1e-3):
             return False
-        poly = np.array([pts[i][:2] for i in POLYGON], np.float32)
+        poly = _smooth_outline(np.array([pts[i][:2] for i in POLYGON], np.float32))
         h, w = out.shape[:2]
         x0, y0 = np.floor(poly.min(0)).astype(int) - 2
         x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
@@ -159,8 +195,14 @@ class MouthLayer:
             m = np.hstack([m_up, (t + m_up @ self.origin - roi_shift)[:, None]])
             return cv2.warpAffine(sprite, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
-        acc = np.empty((size[1], size[0], 3), np.float32)
-        acc[:] = self.cavity
+        # The cavity has depth: darkest in the middle (the throat), lighter and redder towards
+        # the corners, where the insides of the cheeks face the light.
+        ctr = (poly.min(0) + poly.max(0)) / 2 - roi_shift
+        half = np.maximum((poly.max(0) - poly.min(0)) / 2, 1.0)
+        gx = ((np.arange(size[0], dtype=np.float32) + 0.5 - ctr[0]) / half[0]) ** 2
+        gy = ((np.arange(size[1], dtype=np.float32) + 0.5 - ctr[1]) / half[1]) ** 2
+        depth = 0.45 + 1.1 * np.minimum(0.85 * gx[None, :] + 0.25 * gy[:, None], 1.0)
+        acc = self.cavity * depth[..., None]
         for sprite, t in ((self.lower, t_lo), (self.upper, t_up)):
             s = place(sprite, t)
             acc *= 1 - s[..., 3:]
@@ -181,16 +223,26 @@ def _over(front: np.ndarray, back: np.ndarray) -> np.ndarray:
 
 
 def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray, f: float) -> np.ndarray:
-    """A tongue resting behind the lower teeth: a shaded ellipse that rides on the jaw."""
-    # Kept dark and low: a bright, lip-coloured tongue reads as a lower lip (to people and to
-    # landmark models alike).
-    rgb = np.clip(lip_rgb * np.array([0.5, 0.3, 0.3]), 0, 255).astype(np.float32)
-    cy = bot[None, :] + 0.02 * f
+    """The tongue lying on the floor of the mouth behind the lower teeth; it rides on the jaw.
+
+    A dome lit from the front: its tip, just behind the lower incisors, catches the light and
+    its back falls into the throat's shadow, so its top edge fades into the cavity instead of
+    drawing a second lip line (a bright, evenly lip-coloured tongue read as a lower lip, to
+    people and to landmark models alike). A faint midline groove and a soft highlight give it
+    volume."""
+    rgb = np.clip(lip_rgb * np.array([0.95, 0.6, 0.6]), 0, 255).astype(np.float32)
+    top = bot[None, :] - 0.085 * f  # the dorsum's highest point, in the neutral mouth
     cx = float(np.mean(xs[0]))
-    d = ((xs - cx) / (0.17 * f)) ** 2 + ((ys - cy) / (0.07 * f)) ** 2
+    ry = 0.11 * f
+    cy = top + ry
+    d = ((xs - cx) / (0.17 * f)) ** 2 + ((ys - cy) / ry) ** 2
     a = np.clip((1.0 - d) * 5, 0, 1)
-    shade = 0.55 + 0.45 * np.clip((ys - (cy - 0.07 * f)) / (0.1 * f), 0, 1)
-    return np.dstack([rgb[None, None, :] * (shade * a)[..., None], a]).astype(np.float32)
+    depth = np.clip((ys - top) / (0.06 * f), 0, 1)  # 0 at the back (top), 1 towards the tip
+    shade = 0.4 + 0.6 * depth * depth * (3 - 2 * depth)
+    groove = 1.0 - 0.15 * np.exp(-(((xs - cx) / (0.012 * f)) ** 2))
+    shine = 0.18 * np.exp(-(((xs - cx) / (0.06 * f)) ** 2 + ((ys - (top + 0.055 * f)) / (0.02 * f)) ** 2))
+    col = rgb[None, None, :] * (shade * groove)[..., None] + 255.0 * shine[..., None]
+    return np.dstack([np.clip(col, 0, 255) * a[..., None], a]).astype(np.float32)
 
 
 def _white_reference(base: np.ndarray, pts: np.ndarray, skin_rgb: np.ndarray) -> np.ndarray:
@@ -241,10 +293,13 @@ def _synth_teeth(white, lip_rgb, xs, ys, u, top, bot, f):
     # of the half mouth width; the gaps between teeth are a little darker.
     edges = np.array([0.0, 0.2, 0.36, 0.52, 0.68, 0.84])
     gap = np.min(np.abs(au[..., None] - edges[None, None, :]), -1) * (f / 2)
-    gap_shade = 1.0 - 0.18 * np.exp(-(gap / 0.7) ** 2)
+    # Each tooth is convex: darker at its sides, with a dark line between teeth, and its biting
+    # edge rounds off at its corners (a scalloped edge rather than one straight bar).
+    gap_shade = (1.0 - 0.18 * np.exp(-(gap / 0.7) ** 2)) * (0.9 + 0.1 * np.clip(gap / (0.02 * f), 0, 1))
+    notch = 0.008 * f * np.exp(-((gap / (0.01 * f)) ** 2))
     depth = 1.0 - 0.45 * au ** 2  # teeth recede into shadow towards the corners
     t = top[None, :]
-    edge_up = t + (0.045 - 0.02 * au ** 1.5) * f  # the biting edge
+    edge_up = t + (0.045 - 0.02 * au ** 1.5) * f - notch  # the biting edge
     root = t - 0.02 * f  # where the teeth meet the gum, hidden behind a relaxed lip
     a_teeth = np.clip((edge_up - ys) / 1.2, 0, 1) * np.clip((ys - root) / 1.5 + 1, 0, 1) * (au <= 1.0)
     a_gum = np.clip((ys - (t - 0.1 * f)) / 2.0, 0, 1) * (ys < root + 1) * (au <= 1.05)
@@ -255,7 +310,7 @@ def _synth_teeth(white, lip_rgb, xs, ys, u, top, bot, f):
     a_up = a_teeth + (1 - a_teeth) * a_gum
     upper = np.dstack([rgb_up, a_up])
     # Lower teeth: the biting edge just under the lower lip line, so they show when it drops.
-    edge_lo = bot[None, :] - 0.012 * f
+    edge_lo = bot[None, :] - 0.012 * f + notch
     a_lo = np.clip((ys - edge_lo) / 1.2, 0, 1) * (ys <= bot[None, :] + 0.08 * f) * (au <= 0.9)
     rgb_lo = tooth_rgb * 0.8 * (depth * gap_shade)[..., None]
     lower = np.dstack([rgb_lo * a_lo[..., None], a_lo])
