@@ -106,11 +106,12 @@ def av_lag(frames, heard: float, audio, phones) -> tuple[float, float]:
     return float(lags[k]), float(corr[k])
 
 
-def test_teacher_lips_follow_tts_phones_at_the_played_moment(renderer, speech):
+@pytest.mark.parametrize("segment_max", [20.0, 0.3])  # 0.3: the engine also cuts inside the utterance
+def test_teacher_lips_follow_tts_phones_at_the_played_moment(renderer, speech, segment_max):
     audio, phones = speech
     clock = FakeClock()
     play = PlaybackSource(clock, rate=24000)
-    eng = make_engine(renderer, clock, sources=[play])
+    eng = make_engine(renderer, clock, sources=[play], segment_max=segment_max)
     frames = shown(eng)
     play.push(audio.samples, audio.sample_rate, label="u1", phonemes=phones)
     stats = run(eng, audio.duration + 1.0)
@@ -124,7 +125,7 @@ def test_teacher_lips_follow_tts_phones_at_the_played_moment(renderer, speech):
     assert corr > 0.9 and abs(lag) <= 0.02
     # The generator's driver at a tick is the one for the audio released then (shown ``delay`` later).
     drivers = [d for t, _, d in frames if start + 0.05 < t < start + audio.duration - 0.05]
-    assert set(drivers) == {"teacher"}
+    assert set(drivers) - {""} == {"teacher"}  # "": a segment just cut, the next not begun
     notes = [e for e in eng.events if e.component == "stage:generator"]
     assert len(notes) == 1 and notes[0].level == "info" and "envelope fallback" in notes[0].message
     after = np.stack([v for t, v, _ in frames if t > start + delay + audio.duration + 0.3])

@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--portrait", help="portrait image (default: the built-in one)")
     p.add_argument("--fps", type=float, help="frames per second (default 30)")
     p.add_argument("--size", metavar="WxH", help="output size (default 512x512)")
-    p.add_argument("--generator", help="motion generator: envelope, teacher or diffusion")
+    p.add_argument("--generator",
+                   help="motion generator: envelope, teacher or diffusion. teacher moves the lips from the phone "
+                        "timings of the speech we synthesize (say/--say: lips close on M/B/P); audio without "
+                        "phones (microphone, pushed audio) falls back to envelope, 80 ms later than envelope alone")
     p.add_argument("--source", choices=("auto", "mic", "file", "tts", "none"),
                    help="audio in: auto (microphone if present), mic (required), file, tts, none")
     p.add_argument("--device", help="microphone by name (substring) or index")
