@@ -66,6 +66,48 @@ def test_noise_does_not_invent_expressions(reference):
     assert max(abs(m.pitch), abs(m.yaw), abs(m.roll)) < 1.0
 
 
+def test_silhouette_outliers_do_not_turn_the_head(reference):
+    """The cheek points at the ears are the face's outline, which the mesh network puts on the
+    visible silhouette: under a turn three of them can sit several pixels off. The pose fit must
+    follow the points that agree (core.face.extract._pose_from_xy, Cauchy loss)."""
+    pose = HeadPose(yaw=-10.0)
+    points = _synthetic(reference, {}, pose)
+    points[[454, 356, 323], 0] -= 0.045 * reference.frame.scale  # ~7 px at a 160 px face
+    m = MotionExtractor(reference).extract(points).motion
+    assert abs(m.yaw - pose.yaw) < 0.8, m.yaw
+
+
+def test_depth_alone_reads_as_no_expression(reference):
+    """An opened jaw whose measured depth lags its basis (the mesh network under-reads z) is
+    jawOpen, not jawOpen plus jawForward: the fit uses x and y only (Z_WEIGHT 0)."""
+    points = _synthetic(reference, {"jawOpen": 0.8}, HeadPose())
+    rest = reference.frame.to_image(reference.neutral)
+    points[:, 2] = rest[:, 2] + 0.3 * (points[:, 2] - rest[:, 2])
+    m = MotionExtractor(reference).extract(points).motion
+    assert abs(m["jawOpen"] - 0.8) < 0.05
+    assert m["jawForward"] < 0.05
+
+
+def test_confidence_weighs_points(reference):
+    """Points given low confidence (a tracker lost them) pull the fit less than points tracked."""
+    from marionette.core.face.flow import LOST_CONFIDENCE, flow_confidence
+
+    good = _synthetic(reference, {"jawOpen": 0.8}, HeadPose())
+    rest = reference.frame.to_image(reference.neutral)
+    lips = [13, 14, 17, 78, 308, 87, 317, 84, 314, 95, 324, 146, 375, 61, 291]
+    bad = good.copy()
+    bad[lips] = rest[lips] + 0.6 * (good[lips] - rest[lips])  # lips read short, as the mesh does
+    tracked = np.ones(478, bool)
+    tracked[lips] = False
+    conf = flow_confidence(tracked)
+    assert conf[13] == pytest.approx(LOST_CONFIDENCE) and conf[152] == 1.0
+    assert conf[470] == 1.0 and conf[159] == 1.0  # irises and lid edges are not flow's to lose
+    ex = MotionExtractor(reference)
+    plain = ex.extract(bad).motion["jawOpen"]
+    weighted = ex.extract(bad, confidence=conf).motion["jawOpen"]
+    assert abs(weighted - 0.8) < abs(plain - 0.8)
+
+
 def test_bad_landmarks_shape(reference):
     with pytest.raises(ValueError, match=r"\(478, 3\)"):
         extract_motion(np.zeros((468, 3)), reference)

@@ -59,7 +59,8 @@ WATCHED = (
 
 
 # How a frame is read back: "mesh" (analysed from scratch) and "flow" (mesh refined by optical
-# flow from the neutral render), both fitted with the renderer's public bases; "flow_authored"
+# flow from the neutral render; the points flow lost weigh less in the fit, flow.LOST_CONFIDENCE),
+# both fitted with the renderer's public bases; "flow_authored"
 # fits the authored bases instead. When the renderer calibrates its public bases to what this
 # evaluation reads back (core.render.bases.ANALYSIS_GAIN, tuned on these same portraits), only
 # "flow_authored" stays independent evidence of what the pixels show.
@@ -157,7 +158,7 @@ def psnr(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> float:
 def evaluate_portrait(name: str, renderer: object, analyzer: object, cases=CASES) -> tuple[list[CaseResult], float, float, list[str]]:
     """Every case on one renderer. Returns (results, psnr neutral, psnr identity warp, failures)."""
     from ..render.face_frame import HeadPose
-    from .flow import refine_with_flow
+    from .flow import flow_confidence, refine_with_flow
     from .landmarks import NoFaceError
 
     base = renderer.base
@@ -181,13 +182,14 @@ def evaluate_portrait(name: str, renderer: object, analyzer: object, cases=CASES
         except NoFaceError as e:
             failures.append(f"{name}/{case.name}: {e}")
             continue
-        flow, _ = refine_with_flow(base, reference_lm, image, mesh)
+        flow, tracked = refine_with_flow(base, reference_lm, image, mesh)
+        conf = flow_confidence(tracked)
         # Where the renderer meant each landmark to go, in this picture's pixels.
         pose = HeadPose(motion.pitch, motion.yaw, motion.roll, motion.tx, motion.ty, motion.scale)
         weights = authored.weights_from_blendshapes(motion.blendshapes)
         intended = reference.frame.project(authored.apply(reference.neutral, weights), pose) - rest_px
-        for tracker, lm in (("mesh", mesh), ("flow", flow), ("flow_authored", flow)):
-            got = extractors[tracker].extract(lm)
+        for tracker, lm, c in (("mesh", mesh, None), ("flow", flow, conf), ("flow_authored", flow, conf)):
+            got = extractors[tracker].extract(lm, confidence=c)
             results.append(_score(name, case, tracker, got, lm.points - reference_lm.points, intended))
     return results, psnr(neutral, base, box), psnr(tiny, base, box), failures
 
@@ -272,7 +274,7 @@ def calibrate_gains(portraits: dict[str, np.ndarray] | None = None, size: tuple[
     (``python -m marionette.core.face.control_eval --calibrate`` prints it)."""
     from ..render.renderer import PortraitRenderer
     from .analyzer import FaceAnalyzer
-    from .flow import refine_with_flow
+    from .flow import flow_confidence, refine_with_flow
 
     analyzer = analyzer or FaceAnalyzer.load()
     ratios: dict[str, list[float]] = {}
@@ -282,8 +284,8 @@ def calibrate_gains(portraits: dict[str, np.ndarray] | None = None, size: tuple[
         extractor = MotionExtractor(MotionReference.from_landmarks(reference_lm, renderer.authored_bases))
         for case in CALIBRATION_CASES:
             frame = renderer.render(MotionFrame.from_dict(case.channels))
-            flow, _ = refine_with_flow(renderer.base, reference_lm, frame, analyzer.analyze(frame))
-            m = extractor.extract(flow).motion
+            flow, tracked = refine_with_flow(renderer.base, reference_lm, frame, analyzer.analyze(frame))
+            m = extractor.extract(flow, confidence=flow_confidence(tracked)).motion
             for k, v in case.channels.items():
                 ratios.setdefault(k, []).append(float(m[k]) / v)
     return {k: round(float(np.median(v)), 2) for k, v in ratios.items()}

@@ -115,7 +115,10 @@ class MotionExtractor:
                 if drop > 1e-6:
                     self._blink[side] = (i, drop)
 
-    def extract(self, landmarks: FaceLandmarks | np.ndarray, t: float = 0.0) -> Extraction:
+    def extract(self, landmarks: FaceLandmarks | np.ndarray, t: float = 0.0,
+                confidence: np.ndarray | None = None) -> Extraction:
+        """confidence: optional (478,) relative weight of each point in the blendshape fit (for
+        example lower for points a tracker could only guess); None weighs all points alike."""
         from scipy.optimize import lsq_linear
 
         ref = self.reference
@@ -133,6 +136,8 @@ class MotionExtractor:
             rest = _inverse_pose(ref.frame, pose)(observed_c)  # the measured face, back at pose zero
             resid = ((rest - neutral) * self._w).reshape(-1)
             point_w, hidden = self._point_weights(rest)
+            if confidence is not None:
+                point_w = point_w * confidence
             rows = np.repeat(point_w, 3)
             # Weighted ridge least squares in normal form, handed to the bounded solver as a
             # C x C system (R w ~ y with R^T R = A^T W A + ridge): cheap whatever N is.

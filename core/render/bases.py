@@ -32,7 +32,7 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 
 # How much of each authored motion the landmark analyser reads back from a rendered frame: the
 # median of (read back / commanded) with the flow tracker of core.face.control_eval fitting the
-# authored bases. Measured on portraits DISJOINT from the control-accuracy set (astronaut, hopper,
+# authored bases (points flow lost weighted by core.face.flow.LOST_CONFIDENCE). Measured on portraits DISJOINT from the control-accuracy set (astronaut, hopper,
 # obama): Biden's portrait and its mirror image, commanded 0.3-0.9
 # (`python -m marionette.core.face.control_eval --calibrate`, control_eval.calibrate_gains).
 # The analyser under-reads warped expressions: a closed rendered lid keeps about half its
@@ -42,10 +42,10 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 # Channels not listed were not measured and keep gain 1. `marionette eval control` reports the
 # calibrated ("flow") and the authored ("flow_authored") figures.
 ANALYSIS_GAIN: dict[str, float] = {
-    "jawOpen": 0.93,
-    "mouthSmileLeft": 0.89, "mouthSmileRight": 0.91,
+    "jawOpen": 0.97,
+    "mouthSmileLeft": 0.96, "mouthSmileRight": 0.96,
     "eyeBlinkLeft": 0.59, "eyeBlinkRight": 0.65,
-    "browInnerUp": 0.77,
+    "browInnerUp": 0.83,
     "eyeLookOutLeft": 0.61, "eyeLookInRight": 0.84,  # gaze towards the subject's left
     "eyeLookInLeft": 0.81, "eyeLookOutRight": 0.54,  # gaze towards the subject's right
 }
