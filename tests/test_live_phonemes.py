@@ -197,3 +197,40 @@ def test_audio_only_generators_are_unchanged_by_phones(renderer, speech):
     a, b = motion(True), motion(False)
     assert lip_gap(a).max() > 0.2
     np.testing.assert_array_equal(a, b)
+
+
+def test_live_app_with_teacher_says_and_is_interrupted(speech):
+    """The wiring of `marionette run --generator teacher`: build_live gives the teacher its envelope
+    fallback, say() hands the phones over, interrupt() ends them."""
+    from marionette.core.control import SpeechEvent
+    from marionette.plugin.config import load_config
+    from marionette.plugin.live import build_live, load_parts
+
+    cfg = load_config(None, {"engine.generator": "teacher", "engine.width": 192, "engine.height": 192,
+                             "audio.source": "tts", "audio.play": False, "audio.tts_engine": "espeak",
+                             "sinks.virtualcam": False, "sinks.mjpeg": False})
+    audio, phones = speech
+    clock = FakeClock()
+    app = build_live(cfg, clock=clock, parts=load_parts(cfg))
+    events, frames = [], shown(app.engine)
+    app.subscribe(events.append)
+    app.say(TEXT)
+    app.say("Bob, please bring the big map.")  # queued behind, interrupted 0.3 s into it
+
+    async def go():
+        task = asyncio.create_task(app.run(4.0))
+        while clock.now() < audio.duration + 0.3:
+            await asyncio.sleep(0)
+        app.interrupt()
+        await task
+        await app.close()
+
+    asyncio.run(go())
+    speech_events = [e for e in events if isinstance(e, SpeechEvent)]
+    start = speech_events[0]
+    assert start.kind == "start" and speech_events[-1].interrupted
+    # The start event comes with the first frame at or after the sound is played.
+    check_phones(frames, phones, start.t - 1 / FPS / 2)
+    cut = audio.duration + 0.3
+    assert {d for t, _, d in frames if t > cut + 0.1} <= {"envelope", ""}  # the second sentence's phones never arrive
+    assert lip_gap(np.stack([v for t, v, _ in frames if t > cut + 0.35])).max() < 0.05
