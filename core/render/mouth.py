@@ -203,10 +203,17 @@ class MouthLayer:
         gy = ((np.arange(size[1], dtype=np.float32) + 0.5 - ctr[1]) / half[1]) ** 2
         depth = 0.45 + 1.1 * np.minimum(0.85 * gx[None, :] + 0.25 * gy[:, None], 1.0)
         acc = self.cavity * depth[..., None]
-        for sprite, t in ((self.lower, t_lo), (self.upper, t_up)):
+        # Light reaches the tongue and the lower teeth through the opening: in a narrow one they
+        # sit in the upper lip's shadow, in a wide one they catch the light (the upper teeth, in
+        # front, are lit either way). A photo's own teeth keep the photo's light.
+        lit = 1.0
+        if not self.real_teeth:
+            opening = float(poly[:, 1].max() - poly[:, 1].min())
+            lit = min(1.0, 0.2 + 0.8 * opening / (0.2 * self.face_px))
+        for sprite, t, light in ((self.lower, t_lo, lit), (self.upper, t_up, 1.0)):
             s = place(sprite, t)
             acc *= 1 - s[..., 3:]
-            acc += s[..., :3]
+            acc += s[..., :3] * light if light < 1.0 else s[..., :3]
         # The lips shade the inside: darker towards the lip edges (ambient occlusion).
         k = max(3, int(self.face_px * 0.035) | 1)
         shade = cv2.GaussianBlur(alpha, (k, k), 0)
@@ -231,7 +238,7 @@ def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray
     people and to landmark models alike). A faint midline groove and a soft highlight give it
     volume."""
     rgb = np.clip(lip_rgb * np.array([0.95, 0.6, 0.6]), 0, 255).astype(np.float32)
-    top = bot[None, :] - 0.085 * f  # the dorsum's highest point, in the neutral mouth
+    top = bot[None, :] - 0.075 * f  # the dorsum's highest point, in the neutral mouth
     cx = float(np.mean(xs[0]))
     ry = 0.11 * f
     cy = top + ry
