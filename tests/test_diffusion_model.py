@@ -40,6 +40,25 @@ def test_resume_continues_exactly(tmp_path):
     assert (tmp_path / "b" / "loss.png").stat().st_size > 1000
 
 
+def test_speaker_normalisation_switched_on_for_a_fine_tune_reaches_the_runtime(tmp_path):
+    """--mel-norm on a resumed model: the prior comes from the corpus, the exported config carries it,
+    and the runtime then normalises the stream."""
+    import json
+
+    utts = synthetic_corpus(4, 2, seconds=3.0)
+    base = train(utts[:3], utts[3:], tmp_path / "a", train_cfg=FAST, data_cfg=DataConfig(), net_cfg=TINY,
+                 progress=False, stop_after=10)
+    tuned = train(utts[:3], utts[3:], tmp_path / "a", train_cfg=FAST, data_cfg=DataConfig(mel_norm_frames=40),
+                  net_cfg=TINY, resume=base, progress=False)
+    state = torch.load(tuned, weights_only=False)
+    assert state["data"]["mel_norm_frames"] == 40 and len(state["stats"]["mel_prior"]) == 80
+    export(tuned, tmp_path / "a", runtime=RuntimeDefaults())
+    doc = json.loads((tmp_path / "a" / "diffusion.json").read_text())
+    assert doc["runtime"]["mel_norm"]["prior_frames"] == 40
+    gen = DiffusionGenerator.load(tmp_path / "a")
+    assert gen.spec.mel_norm is not None and len(gen.push(_features(utts[3])) + gen.flush()) > 0
+
+
 @pytest.mark.slow
 def test_learns_audio_and_emotion_and_exports(tmp_path):
     utts = synthetic_corpus(24, 1, seconds=4.0)

@@ -52,6 +52,39 @@ def test_audio_vector_is_finite_for_broken_frames():
     np.testing.assert_allclose(v[:3, 81], [0.0, 0.0, 1.0])
 
 
+def _rows(n, level, seed=0, speech=1.0):
+    rng = np.random.default_rng(seed)
+    r = np.zeros((n, dg.N_AUDIO), np.float32)
+    r[:, :80] = level + rng.standard_normal((n, 80)).astype(np.float32)
+    r[:, 83] = speech
+    return r
+
+
+def test_speaker_normaliser_is_causal_and_pulls_a_voice_to_the_prior():
+    cfg = dg.MelNormConfig(prior=np.zeros(80, np.float32), prior_frames=50, max_frames=300)
+    rows = _rows(600, level=-4.0)  # a voice 4 log units quieter/darker than the training mean
+    whole = dg.MelMeanNormaliser(cfg)(rows)
+    norm = dg.MelMeanNormaliser(cfg)
+    chunked = np.concatenate([norm(rows[i:i + 7]) for i in range(0, len(rows), 7)])
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)  # streaming = training, chunking irrelevant
+    assert abs(whole[:10, :80].mean() + 4.0) < 1.0  # the start trusts the prior: little shift yet
+    assert abs(whole[-100:, :80].mean()) < 0.4  # after a few seconds of speech, 90 % of the offset is gone
+    np.testing.assert_array_equal(whole[:, 80:], rows[:, 80:])  # only the mel columns move
+    # A new voice is followed within about max_frames rows of speech (the mean forgets).
+    switched = dg.MelMeanNormaliser(cfg)(np.concatenate([rows, _rows(900, level=3.0, seed=1)]))
+    assert abs(switched[-100:, :80].mean()) < 0.7  # under 10 % of the 7-unit jump left after 3 x max_frames
+
+
+def test_speaker_normaliser_learns_only_from_speech():
+    cfg = dg.MelNormConfig(prior=np.zeros(80, np.float32), prior_frames=50)
+    norm = dg.MelMeanNormaliser(cfg)
+    silent = norm(_rows(500, level=-9.0, speech=0.0))
+    np.testing.assert_allclose(silent, _rows(500, level=-9.0, speech=0.0))  # silence: no shift learned
+    assert dg.MelNormConfig.from_json(cfg.to_json()).prior_frames == 50
+    with pytest.raises(dg.InputError, match="expected \\(80,\\)"):
+        dg.MelNormConfig.from_json({"prior": [0.0] * 3, "prior_frames": 1, "max_frames": 2})
+
+
 needs_model = pytest.mark.skipif(not dg.model_available(), reason="no shipped diffusion model in models/diffusion")
 
 

@@ -89,6 +89,57 @@ def gather_context(rows: np.ndarray, positions: np.ndarray, silence: np.ndarray)
     return take(lo) * (1.0 - w) + take(lo + 1) * w
 
 
+@dataclass(frozen=True)
+class MelNormConfig:
+    """Running spectral mean normalisation of the log-mel rows (cepstral mean normalisation's idea):
+    each row is shifted by (prior - running mean of the speech rows so far), so a voice or microphone
+    whose average spectrum differs from the training data's reaches the model looking like it.
+
+    prior: (80,) mean log-mel of speech in the training corpus; prior_frames: how many rows of speech
+    the prior counts as at the start (a short start is trusted less); max_frames: the running mean
+    forgets beyond this many rows of speech, so a new voice is followed within about that long."""
+
+    prior: np.ndarray
+    prior_frames: float = 50.0
+    max_frames: float = 3000.0
+    vad_threshold: float = 0.5
+
+    def to_json(self) -> dict:
+        return {"prior": [round(float(x), 5) for x in self.prior], "prior_frames": self.prior_frames,
+                "max_frames": self.max_frames, "vad_threshold": self.vad_threshold}
+
+    @classmethod
+    def from_json(cls, doc: Mapping) -> "MelNormConfig":
+        prior = np.asarray(doc["prior"], np.float32)
+        if prior.shape != (80,):
+            raise InputError(f"mel_norm prior of shape {prior.shape}, expected (80,)")
+        return cls(prior, float(doc["prior_frames"]), float(doc["max_frames"]), float(doc.get("vad_threshold", 0.5)))
+
+
+class MelMeanNormaliser:
+    """Stateful and causal: rows are normalised in arrival order with only the rows before them, so
+    training (whole utterances, fresh state) and streaming (chunks) see identical values."""
+
+    def __init__(self, cfg: MelNormConfig) -> None:
+        self.cfg = cfg
+        self.reset()
+
+    def reset(self) -> None:
+        self._mean = self.cfg.prior.astype(np.float64).copy()
+        self._weight = float(self.cfg.prior_frames)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        """(T, 84) audio vectors -> the same with their 80 log-mel columns shifted."""
+        out = np.array(rows, np.float32, copy=True)
+        prior, cap, thr = self.cfg.prior, self.cfg.max_frames, self.cfg.vad_threshold
+        for i in range(len(out)):
+            if out[i, 83] > thr:  # only speech updates the mean: silence says nothing about the voice
+                self._weight = min(self._weight + 1.0, cap)
+                self._mean += (out[i, :80] - self._mean) / self._weight
+            out[i, :80] += (prior - self._mean).astype(np.float32)
+        return out
+
+
 def emotion_vector(emotion: Emotion) -> np.ndarray:
     v = np.zeros(N_EMOTION, np.float32)
     v[EMOTIONS.index(emotion.label)] = float(emotion.intensity)
@@ -113,6 +164,7 @@ class DiffusionSpec:
     audio_mean: np.ndarray
     audio_std: np.ndarray
     audio_silence: np.ndarray  # raw audio vector of silence, used to pad outside the stream
+    mel_norm: MelNormConfig | None = None  # speaker normalisation of the features, when trained with it
 
     @property
     def lookahead(self) -> float:
@@ -130,6 +182,7 @@ class DiffusionSpec:
             steps=int(rt["steps"]), guidance=float(rt["guidance"]), centre_offset=float(rt["centre_offset"]),
             motion_mean=arr("motion_mean"), motion_std=arr("motion_std"), audio_mean=arr("audio_mean"),
             audio_std=arr("audio_std"), audio_silence=arr("audio_silence"),
+            mel_norm=MelNormConfig.from_json(rt["mel_norm"]) if rt.get("mel_norm") else None,
         )
 
 
@@ -261,6 +314,8 @@ class DiffusionGenerator:
 
     def reset(self) -> None:
         self._rng = np.random.default_rng(self.seed)
+        # The speaker's running spectrum outlives segments (flush): the voice is still the same one.
+        self._mel_norm = MelMeanNormaliser(self.spec.mel_norm) if self.spec.mel_norm else None
         self._hist = np.zeros((0, N_CHANNELS), np.float32)  # normalised frames already emitted (model rate)
         self._emo_hist = np.zeros((0, N_EMOTION), np.float32)
         self._emo_from = self._emotion.copy()
@@ -286,7 +341,10 @@ class DiffusionGenerator:
             raise InputError(f"audio features at {features.frame_rate} Hz, expected {AUDIO_RATE:g} Hz")
         if self._origin is None:
             self._origin = float(features.t) - self.spec.centre_offset
-        self._rows = np.concatenate([self._rows, audio_vector(features)]) if len(self._rows) else audio_vector(features)
+        rows = audio_vector(features)
+        if self._mel_norm is not None:
+            rows = self._mel_norm(rows)
+        self._rows = np.concatenate([self._rows, rows]) if len(self._rows) else rows
         return self._run(final=False)
 
     def flush(self) -> list[MotionFrame]:

@@ -7,7 +7,7 @@ so one network learns streaming continuation and control inpainting. Numpy only;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,6 +43,11 @@ class DataConfig:
     # gain and spectral tilt, and the mouth should not depend on either.
     gain_db: float = 6.0  # uniform +-, on loudness and log-mel together
     tilt: float = 0.5  # uniform +-, natural-log units from the lowest to the highest mel band
+    # Speaker normalisation (core.generators.diffusion.MelNormConfig): rows of speech the prior counts
+    # as (0 = off) and the running mean's memory. Applied to whole utterances before windowing, from a
+    # fresh state, exactly as the runtime meets a stream.
+    mel_norm_frames: float = 0.0
+    mel_norm_max: float = 3000.0
 
     @property
     def offsets(self) -> np.ndarray:
@@ -57,13 +62,43 @@ class Stats:
     audio_mean: np.ndarray
     audio_std: np.ndarray
     audio_silence: np.ndarray
+    mel_prior: np.ndarray | None = None  # (80,) mean log-mel of the speech rows (speaker normalisation)
 
     def to_json(self) -> dict:
-        return {k: [round(float(x), 6) for x in getattr(self, k)] for k in self.__dataclass_fields__}
+        return {k: [round(float(x), 6) for x in getattr(self, k)] for k in self.__dataclass_fields__
+                if getattr(self, k) is not None}
 
     @classmethod
     def from_json(cls, doc: dict) -> "Stats":
         return cls(**{k: np.asarray(v, np.float32) for k, v in doc.items()})
+
+
+def speech_mel_mean(utts: list[Utterance]) -> np.ndarray:
+    """Mean raw log-mel over the rows the VAD calls speech: the speaker normaliser's prior."""
+    total, n = np.zeros(80), 0
+    for u in utts:
+        speech = u.audio[:, 83] > 0.5
+        total += u.audio[speech, :80].sum(0)
+        n += int(speech.sum())
+    return (total / max(n, 1)).astype(np.float32)
+
+
+def mel_norm_config(cfg: DataConfig, stats: Stats):
+    """The runtime's MelNormConfig for a data config, or None when normalisation is off."""
+    from marionette.core.generators.diffusion import MelNormConfig
+
+    if cfg.mel_norm_frames <= 0 or stats.mel_prior is None:
+        return None
+    return MelNormConfig(np.asarray(stats.mel_prior, np.float32), cfg.mel_norm_frames, cfg.mel_norm_max)
+
+
+def normalise_speakers(utts: list[Utterance], norm) -> list[Utterance]:
+    """Each utterance's audio through a fresh MelMeanNormaliser (None: unchanged)."""
+    from marionette.core.generators.diffusion import MelMeanNormaliser
+
+    if norm is None:
+        return utts
+    return [replace(u, audio=MelMeanNormaliser(norm)(u.audio)) for u in utts]
 
 
 def compute_stats(utts: list[Utterance]) -> Stats:

@@ -20,7 +20,8 @@ import torch
 
 from marionette.core.generators.diffusion import FORMAT_NAME, alpha_bar
 
-from .data import DataConfig, Stats, Utterance, WindowSampler, compute_stats
+from .data import (DataConfig, Stats, Utterance, WindowSampler, compute_stats, mel_norm_config, normalise_speakers,
+                   speech_mel_mean)
 from .network import MotionDenoiser, NetConfig
 
 
@@ -93,12 +94,22 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
     ckpt_path = out / "diffusion.pt"
     state = torch.load(resume, weights_only=False) if resume else None
     if state:
-        # The resumed run keeps its own configs and statistics: mixing them would silently change the model.
-        net_cfg, data_cfg = NetConfig(**state["net"]), DataConfig(**state["data"])
+        # The resumed run keeps its own configs and statistics: mixing them would silently change the
+        # model. Speaker normalisation is the one deliberate exception: it may be switched on to
+        # fine-tune an existing model (mel_norm_on_resume), with its prior from this corpus.
+        net_cfg, wanted = NetConfig(**state["net"]), data_cfg
+        data_cfg = DataConfig(**state["data"])
         train_cfg = replace(TrainConfig(**state["train"]), steps=train_cfg.steps, max_minutes=train_cfg.max_minutes)
         stats = Stats.from_json(state["stats"])
+        if wanted.mel_norm_frames > 0 and data_cfg.mel_norm_frames <= 0:
+            data_cfg = replace(data_cfg, mel_norm_frames=wanted.mel_norm_frames, mel_norm_max=wanted.mel_norm_max)
+            stats = replace(stats, mel_prior=speech_mel_mean(train_utts))
     else:
         stats = compute_stats(train_utts)
+        if data_cfg.mel_norm_frames > 0:
+            stats = replace(stats, mel_prior=speech_mel_mean(train_utts))
+    norm = mel_norm_config(data_cfg, stats)
+    train_utts, val_utts = normalise_speakers(train_utts, norm), normalise_speakers(val_utts, norm)
     model = MotionDenoiser(net_cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
@@ -200,7 +211,8 @@ def write_curves(history: list[dict], out: Path) -> None:
 def runtime_config(state: dict, runtime: RuntimeDefaults, centre_offset: float) -> dict:
     """The JSON the runtime reads (core.generators.diffusion.DiffusionSpec), from a checkpoint."""
     data = DataConfig(**state["data"])
-    return {
+    norm = mel_norm_config(data, Stats.from_json(state["stats"]))
+    doc = {
         "format": FORMAT_NAME,
         "version": 1,
         "runtime": {
@@ -215,6 +227,9 @@ def runtime_config(state: dict, runtime: RuntimeDefaults, centre_offset: float) 
         "trained_steps": state["step"],
         "trained_minutes": round(state["elapsed"] / 60, 1),
     }
+    if norm is not None:
+        doc["runtime"]["mel_norm"] = norm.to_json()
+    return doc
 
 
 def write_json(path: Path, doc: dict) -> None:

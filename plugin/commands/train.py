@@ -25,6 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--size", choices=("small", "base"), default="base", help="network size (default base)")
+    p.add_argument("--mel-norm", type=float, default=None, metavar="FRAMES",
+                   help="speaker normalisation of the audio features: rows of speech (10 ms) the corpus prior "
+                        "counts as at a stream's start; 0 = off (default 50 for a new model; with --resume the "
+                        "checkpoint's setting, unless given: then it is switched on for the fine-tune)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (diffusion.pt)")
     p.add_argument("--export-only", action="store_true", help="skip training; export --resume (or OUT/diffusion.pt)")
     p.add_argument("--hop", type=int, default=2, help="runtime default: frames per model call (default 2)")
@@ -45,7 +49,6 @@ def _run(args) -> int:
         raise InputError("`marionette train` needs torch, which is not installed; "
                          "install the extra: pip install 'marionette[train]'") from None
     from ...models.diffusion.corpus import load_corpus
-    from ...models.diffusion.data import DataConfig
     from ...models.diffusion.export import export
     from ...models.diffusion.network import NetConfig
     from ...models.diffusion.train import RuntimeDefaults, TrainConfig, train
@@ -65,9 +68,18 @@ def _run(args) -> int:
         print(f"train: {len(corpus.train)} utterances ({corpus.train_minutes:.1f} min) for training, "
               f"{len(corpus.heldout)} held out")
         ckpt = train(corpus.train, corpus.heldout, args.out, train_cfg=cfg,
-                     data_cfg=DataConfig(fps=corpus.fps), net_cfg=sizes[args.size], resume=args.resume,
+                     data_cfg=_data_config(args, corpus.fps), net_cfg=sizes[args.size], resume=args.resume,
                      progress=not args.quiet)
     onnx = export(ckpt, args.out, runtime=runtime, centre_offset=corpus.centre_offset)
     print(f"train: wrote {ckpt}, {onnx}, {args.out / 'diffusion.json'}, {args.out / 'loss.csv'}, "
           f"{args.out / 'loss.png'}")
     return 0
+
+
+def _data_config(args, fps: float):
+    from ...models.diffusion.data import DataConfig
+
+    frames = args.mel_norm if args.mel_norm is not None else (0.0 if args.resume else 50.0)
+    if frames < 0:
+        raise InputError(f"--mel-norm {frames:g}: expected 0 (off) or a positive number of 10 ms rows")
+    return DataConfig(fps=fps, mel_norm_frames=frames)
