@@ -31,7 +31,7 @@ CURRENT_BOUND = {
         "gaze left 0.8": 0.3, "gaze right 0.8": 0.4,
     },
 }
-POSE_BOUND_DEG = 2.0
+POSE_BOUND_DEG = 1.6
 KNOWN_SHORT = {
     "eyeBlinkLeft 1": "the closed lid keeps a visible crease/eye outline; mesh and iris models read the eye as "
                       "half open (openness ~0.5-0.85 of neutral)",

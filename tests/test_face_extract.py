@@ -77,6 +77,23 @@ def test_silhouette_outliers_do_not_turn_the_head(reference):
     assert abs(m.yaw - pose.yaw) < 0.8, m.yaw
 
 
+def test_lost_points_weigh_less_in_the_pose(reference):
+    """Silhouette points the flow tracker lost (their reading is the mesh network's guess) pull
+    the pose less when their confidence says so."""
+    from marionette.core.face.flow import flow_confidence
+
+    pose = HeadPose(yaw=10.0)
+    points = _synthetic(reference, {}, pose)
+    outline = [454, 356, 323]
+    points[outline, 0] -= 0.02 * reference.frame.scale  # ~3 px: inside Cauchy's reach
+    tracked = np.ones(478, bool)
+    tracked[outline] = False
+    ex = MotionExtractor(reference)
+    plain = abs(ex.extract(points).motion.yaw - pose.yaw)
+    weighted = abs(ex.extract(points, confidence=flow_confidence(tracked)).motion.yaw - pose.yaw)
+    assert weighted < 0.6 * plain and weighted < 0.5, (plain, weighted)
+
+
 def test_depth_alone_reads_as_no_expression(reference):
     """An opened jaw whose measured depth lags its basis (the mesh network under-reads z) is
     jawOpen, not jawOpen plus jawForward: the fit uses x and y only (Z_WEIGHT 0)."""

@@ -132,7 +132,7 @@ class MotionExtractor:
             # Pose on the rigid points of the face as currently explained (neutral + expression).
             shaped = ref.bases.apply(neutral.astype(np.float32), weights.astype(np.float32)).astype(np.float64)
             pose, pose_rms = solve_pose(shaped, points, ref.frame, RIGID_POINTS)
-            pose, pose_rms = _pose_from_xy(shaped, points, ref.frame, pose)
+            pose, pose_rms = _pose_from_xy(shaped, points, ref.frame, pose, confidence)
             rest = _inverse_pose(ref.frame, pose)(observed_c)  # the measured face, back at pose zero
             resid = ((rest - neutral) * self._w).reshape(-1)
             point_w, hidden = self._point_weights(rest)
@@ -180,7 +180,8 @@ def _eye_gap(points: np.ndarray, side: str) -> float:
 _RIGID = np.array(RIGID_POINTS)
 
 
-def _pose_from_xy(shaped: np.ndarray, points: np.ndarray, frame: FaceFrame, start: HeadPose) -> tuple[HeadPose, float]:
+def _pose_from_xy(shaped: np.ndarray, points: np.ndarray, frame: FaceFrame, start: HeadPose,
+                  confidence: np.ndarray | None = None) -> tuple[HeadPose, float]:
     """Refine a pose on image x, y alone (weak perspective, the renderer's own projection).
 
     Umeyama in 3D also fits the measured depth, which the mesh network infers from appearance
@@ -192,15 +193,17 @@ def _pose_from_xy(shaped: np.ndarray, points: np.ndarray, frame: FaceFrame, star
     outline rather than on a fixed spot of skin, so under a turn it can be 5-8 px off where two
     thirds of the points agree within a pixel. They stay in the set (their depth gives yaw most
     of its leverage when they are right); soft_l1, whose pull never fades, let three of them cost
-    2.4 degrees of a 10 degree yaw (obama, turned to the image left)."""
+    2.4 degrees of a 10 degree yaw (obama, turned to the image left). A point's confidence
+    (MotionExtractor.extract) scales its residual, as in the blendshape fit."""
     from scipy.optimize import least_squares
 
     src = shaped[_RIGID]
     dst = points[_RIGID, :2].astype(np.float64)
+    conf = np.ones((len(_RIGID), 1)) if confidence is None else np.asarray(confidence, np.float64)[_RIGID, None]
 
     def residual(x: np.ndarray) -> np.ndarray:
         a, b = frame.image_matrix(HeadPose(*x))  # float64 (project() rounds to float32)
-        return (src @ a[:2].T + b[:2] - dst).ravel()
+        return ((src @ a[:2].T + b[:2] - dst) * conf).ravel()
 
     x0 = np.array([start.pitch, start.yaw, start.roll, start.tx, start.ty, start.scale])
     sol = least_squares(residual, x0, method="trf", loss="cauchy", f_scale=0.01 * frame.scale,
