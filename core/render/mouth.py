@@ -135,6 +135,13 @@ class MouthLayer:
             below = ys > bot[None, :] - 2
             up_rgb[above] = np.broadcast_to(crop[edge_top, cols][None], crop.shape)[above]
             lo_rgb[below] = np.broadcast_to(crop[edge_bot, cols][None], crop.shape)[below]
+            # Beyond the photo's own teeth lies gum: the repeated edge row fades into it within
+            # a few pixels (repeated all the way it drew teeth stretched into vertical streaks).
+            gum = np.clip(lip_rgb * np.array([1.0, 0.72, 0.72]), 0, 255).astype(np.float32)
+            fade_up = np.clip((top[None, :] + 2 - ys) / (0.025 * f), 0, 1)[..., None]
+            fade_lo = np.clip((ys - (bot[None, :] - 2)) / (0.025 * f), 0, 1)[..., None]
+            up_rgb = up_rgb * (1 - fade_up) + gum * fade_up
+            lo_rgb = lo_rgb * (1 - fade_lo) + gum * 0.85 * fade_lo
             span = (np.abs(u) <= 0.95) & (ys > top[None, :] - 0.04 * f) & (ys < bot[None, :] + 0.04 * f)
             a_up = np.maximum(inner, span * (ys <= top[None, :] + 1)) * (ys <= split[None, :])
             a_lo = np.maximum(inner, span * (ys >= bot[None, :] - 1)) * (ys > split[None, :])
