@@ -114,4 +114,6 @@ def test_calibrated_bases_are_the_authored_ones_times_the_analysis_gain(landmark
     assert cal.channels == raw.channels
     for i, ch in enumerate(cal.channels):
         np.testing.assert_allclose(cal.deltas[i], raw.deltas[i] * ANALYSIS_GAIN.get(ch, 1.0), atol=1e-7)
-    assert all(0.2 < g <= 1.0 for g in ANALYSIS_GAIN.values())
+    # The analyser reads at most what was drawn; a channel it follows by texture (gaze, by the
+    # iris tracker) reads 1 within the calibration's noise.
+    assert all(0.2 < g <= 1.05 for g in ANALYSIS_GAIN.values())

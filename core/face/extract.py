@@ -35,6 +35,10 @@ Z_WEIGHT = 0.0
 # keep channels the picture does not show near zero.
 RIDGE = 1e-4
 ITERATIONS = 2
+# Gaze under a closing lid, by closure in blink units (0 open, 1 shut): the iris points weigh 1
+# up to IRIS_FADE[0], fading to 0 at IRIS_FADE[1]; from IRIS_HIDDEN on, gaze is held at zero.
+IRIS_FADE = (0.4, 0.8)
+IRIS_HIDDEN = 0.6
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,8 +153,8 @@ class MotionExtractor:
             lower = np.zeros(len(self._channels))
             for side in hidden:  # gaze behind a closed lid is unknown: hold it at zero
                 upper[self._gaze[side]] = 1e-9
-            for side, (i, drop) in self._blink.items():  # blink: held at the aperture's reading
-                lower[i] = float(np.clip((self._neutral_gap[side] - _eye_gap(rest, side)) / drop, 0.0, 1.0))
+            for side, (i, _) in self._blink.items():  # blink: held at the aperture's reading
+                lower[i] = self._closure(rest, side)
                 upper[i] = lower[i] + 1e-9
             weights = lsq_linear(r, y, bounds=(lower, upper), method="bvls").x
         fit = (self._a @ weights - resid).reshape(-1, 3)
@@ -159,16 +163,28 @@ class MotionExtractor:
         motion = MotionFrame(pose.pitch, pose.yaw, pose.roll, pose.tx, pose.ty, pose.scale, bs, t)
         return Extraction(motion, pose_rms, float(np.sqrt((fit**2).sum(1).mean())))
 
+    def _closure(self, rest: np.ndarray, side: str) -> float:
+        """How closed one eye reads, 0 open .. 1 shut, in the units of its eyeBlink channel (the
+        aperture lost over the aperture a full blink loses, as the bases say: calibrated bases
+        say it as the analyser reads it). Without a blink channel: the raw aperture lost."""
+        gap = _eye_gap(rest, side)
+        if side in self._blink:
+            return float(np.clip((self._neutral_gap[side] - gap) / self._blink[side][1], 0.0, 1.0))
+        return float(np.clip(1.0 - gap / max(self._neutral_gap[side], 1e-6), 0.0, 1.0))
+
     def _point_weights(self, rest: np.ndarray) -> tuple[np.ndarray, list[str]]:
         # An iris behind a closing lid is the iris model's guess (it drifts down with the lid, which
         # would read as eyeLookDown): fade the iris points out as the eye closes, and report the
-        # eyes whose gaze can no longer be measured.
+        # eyes whose gaze can no longer be measured. Closure is read in blink units, not as raw
+        # aperture: the analyser reads a shut lid as 35-60 % of the open aperture, so thresholds
+        # on the raw aperture (0.3-0.7) left the iris of a closed eye half trusted (astronaut:
+        # eyeLookOut 0.4 under a full blink).
         w = np.ones(self._n)
         hidden = []
         for side, iris in _IRIS_POINTS.items():
-            openness = _eye_gap(rest, side) / max(self._neutral_gap[side], 1e-6)
-            w[list(iris)] = float(np.clip((openness - 0.3) / 0.4, 0.0, 1.0))
-            if openness < 0.5:
+            closure = self._closure(rest, side)
+            w[list(iris)] = float(np.clip((IRIS_FADE[1] - closure) / (IRIS_FADE[1] - IRIS_FADE[0]), 0.0, 1.0))
+            if closure >= IRIS_HIDDEN:
                 hidden.append(side)
         return w, hidden
 

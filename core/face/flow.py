@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .iris_track import track_irises
 from .landmarks import N_MESH, FaceLandmarks
 
 WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an iris
@@ -32,8 +33,8 @@ LOST_CONFIDENCE = 1.0 / 3.0
 def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, image: np.ndarray,
                      measured: FaceLandmarks) -> tuple[FaceLandmarks, np.ndarray]:
     """``measured`` with every point that optical flow can follow from ``reference`` replaced by
-    the flow's position (x, y; z stays the mesh's); irises stay the iris model's. Returns the landmarks and a bool (478,) mask
-    of the points flow replaced. Both images: uint8 RGB of the same size."""
+    the flow's position (x, y; z stays the mesh's); irises follow their own texture where it
+    is found. Returns the landmarks and a bool (478,) mask of the points flow replaced. Both images: uint8 RGB of the same size."""
     if reference_image.shape != image.shape:
         raise ValueError(f"reference picture {reference_image.shape} and picture {image.shape} differ in size")
     g0 = cv2.cvtColor(reference_image, cv2.COLOR_RGB2GRAY)
@@ -50,13 +51,15 @@ def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, imag
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < MAX_FB_ERROR)
     # An iris is smaller than the window, which then follows the eye's skin and white rather than
-    # the iris; the iris model measures gaze better.
-    ok[N_MESH:] = False
+    # the iris: irises are matched by their own texture instead (core.face.iris_track), and
+    # keep the iris model's reading where that fails (a closing lid).
+    irises, ok[N_MESH:] = track_irises(g0, reference.points, g1, measured.points)
     # A lid edge is an occlusion boundary, not texture: flow follows the skin above it (or the
     # lashes) and a closing lid reads half open. The iris model's eye contour measures the lids.
     ok[list(_LID_EDGES)] = False
     pts = measured.points.astype(np.float32).copy()
     pts[ok, :2] = fwd.reshape(-1, 2)[ok] + 0.5
+    pts[N_MESH:, :2] = irises
     return FaceLandmarks(pts, measured.bbox, measured.score, measured.image_size), ok
 
 

@@ -36,7 +36,9 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 # obama): Biden's portrait and its mirror image, commanded 0.3-0.9
 # (`python -m marionette.core.face.control_eval --calibrate`, control_eval.calibrate_gains).
 # The analyser under-reads warped expressions: a closed rendered lid keeps about half its
-# aperture to the mesh and iris models, a gaze shift reads as 0.5-0.8 of itself. build_bases()
+# aperture to the mesh and iris models (a shut real eye too); a gaze shift, which the iris
+# model reads as 0.5-0.8 of itself, the flow reading follows by the iris's texture
+# (core.face.iris_track) and reads whole. build_bases()
 # returns bases scaled by these gains (landmark motion as it will be measured) for motion
 # extraction to fit; the renderer draws the authored motion (build_bases(calibrated=False)).
 # Channels not listed were not measured and keep gain 1. `marionette eval control` reports the
@@ -44,10 +46,10 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 ANALYSIS_GAIN: dict[str, float] = {
     "jawOpen": 0.97,
     "mouthSmileLeft": 0.96, "mouthSmileRight": 0.96,
-    "eyeBlinkLeft": 0.59, "eyeBlinkRight": 0.65,
+    "eyeBlinkLeft": 0.54, "eyeBlinkRight": 0.64,
     "browInnerUp": 0.83,
-    "eyeLookOutLeft": 0.61, "eyeLookInRight": 0.84,  # gaze towards the subject's left
-    "eyeLookInLeft": 0.81, "eyeLookOutRight": 0.54,  # gaze towards the subject's right
+    "eyeLookOutLeft": 1.01, "eyeLookInRight": 0.95,  # gaze towards the subject's left
+    "eyeLookInLeft": 0.93, "eyeLookOutRight": 0.96,  # gaze towards the subject's right
 }
 
 # Where a closed upper lid meets the lower one, as a fraction of the opening above the lower lid:

@@ -32,6 +32,39 @@ def _upper_line(side: str) -> tuple[int, ...]:
     return (outer,) + EYE_UPPER[side] + (inner,)
 
 
+def _smooth(x: float) -> float:
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _fill_sclera(patch: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The eyeball without its iris: each row of the hole interpolated between the pixels either
+    side of it (the white of the eye in the middle rows, the lid margin and lashes in the top
+    and bottom rows, so the lash line runs on unbroken). Inpainting from the whole border
+    (cv2.INPAINT_TELEA) pulled lid skin into the middle and filled the iris with skin tone: a
+    moved iris left a skin-coloured patch in the eye, which the iris model read as lid."""
+    out = patch.astype(np.float32)
+    w = hole.shape[1]
+    for y in np.flatnonzero(hole.any(1)):
+        cols = np.flatnonzero(hole[y])
+        # A few pixels either side, by their median: one pixel alone may be a highlight.
+        left = np.arange(max(cols[0] - 4, 0), cols[0])
+        right = np.arange(cols[-1] + 1, min(cols[-1] + 5, w))
+        left, right = left[~hole[y, left]], right[~hole[y, right]]
+        if not len(left) and not len(right):
+            continue
+        a = np.median(out[y, left], 0) if len(left) else np.median(out[y, right], 0)
+        b = np.median(out[y, right], 0) if len(right) else a
+        xa = left.mean() if len(left) else cols[0] - 1.0
+        xb = right.mean() if len(right) else cols[-1] + 1.0
+        t = np.clip((cols - xa) / max(xb - xa, 1.0), 0.0, 1.0)[:, None]
+        out[y, cols] = a * (1 - t) + b * t
+    # Rows interpolated alone would leave streaks: soften across them, inside the hole only.
+    smooth = cv2.GaussianBlur(out, (3, 3), 0)
+    out[hole] = smooth[hole]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 @dataclass
 class _Eye:
     side: str
@@ -40,6 +73,8 @@ class _Eye:
     iris_sprite: np.ndarray  # premultiplied float32 RGBA, centre at (r, r)
     iris_r: int
     lid_skin: np.ndarray  # (3,) float32: the lid's skin tone, without crease shadow or lashes
+    lash: np.ndarray  # (3,) float32: the lash line's colour (the darkest of the upper lid margin)
+    blink_idx: int  # this eye's eyeBlink channel, or -1
 
 
 @dataclass
@@ -71,8 +106,8 @@ class EyeLayer:
             disc = np.zeros(patch.shape[:2], np.uint8)
             cv2.circle(disc, tuple(int(v) for v in np.round(iris_c - (x0, y0))), int(np.ceil(r * 1.15)), 255, -1)
             inside = _poly_mask(patch.shape[:2], opening - (x0, y0))
-            hole = ((disc > 0) & (inside > 0)).astype(np.uint8) * 255
-            sclera[y0:y1, x0:x1] = cv2.inpaint(patch, hole, 3, cv2.INPAINT_TELEA)
+            hole = (disc > 0) & (inside > 0)
+            sclera[y0:y1, x0:x1] = _fill_sclera(patch, hole)
             # The iris sprite: the visible part of the iris, its hidden part (under the lids)
             # filled from the visible part, with a soft round edge.
             ri = int(np.ceil(r * 1.1)) + 1
@@ -99,7 +134,15 @@ class EyeLayer:
             px = base[yi, xi].astype(np.float32)
             lum = px.mean(1)
             skin = px[lum >= np.percentile(lum, 60)].mean(0)  # skip crease shadow and lashes
-            eyes.append(_Eye(side, idx, gidx, spr, ri, skin.astype(np.float32)))
+            # The lash line: the darkest quarter of the upper lid margin (lashes, not skin).
+            margin = np.vstack([up + (0, -k * f) for k in (0.0, 0.004, 0.008)])
+            mx = np.clip(np.round(margin[:, 0] - 0.5).astype(int), 0, w - 1)
+            my = np.clip(np.round(margin[:, 1] - 0.5).astype(int), 0, h - 1)
+            mp = base[my, mx].astype(np.float32)
+            ml = mp.mean(1)
+            lash = mp[ml <= np.percentile(ml, 25)].mean(0)
+            blink = bases.index(f"eyeBlink{side}") if f"eyeBlink{side}" in bases.channels else -1
+            eyes.append(_Eye(side, idx, gidx, spr, ri, skin.astype(np.float32), lash.astype(np.float32), blink))
         return cls(eyes, sclera, float(f), 0.05 * f, 0.035 * f, 0.012 * f)
 
     def draw(self, out: np.ndarray, pts: dict, warp_pts: dict, weights: np.ndarray,
@@ -180,6 +223,20 @@ class EyeLayer:
                 cover = ((ys >= w_up - 1) & (ys < t_up - self.lash_band) & (down > 0.3)).astype(np.float32)
                 cover = cv2.GaussianBlur(cover, (3, 3), 0)[..., None] * 0.6
                 cur = cur * (1 - cover) + eye.lid_skin * cover
+                # Where the lids meet, their lashes make one dark line from corner to corner; the
+                # lash band stretched along a lid that nearly closes thins it to a broken thread.
+                shut = float(weights[eye.blink_idx]) if eye.blink_idx >= 0 else 0.0
+                if shut > 0.5:
+                    o = np.argsort(tu[:, 0])
+                    line = np.stack([tu[o, 0] - x0 - 0.5, tu[o, 1] - y0 - 0.5], 1)
+                    ink = np.zeros(shape, np.float32)
+                    cv2.polylines(ink, [np.round(line * 16).astype(np.int32)], False, 1.0,
+                                  max(1, int(round(self.lash_band))), cv2.LINE_AA, 4)
+                    # thickest in the middle, thinning towards the corners, as lashes do
+                    xa, xb = line[0, 0], line[-1, 0]
+                    taper = np.clip(np.minimum(xs - x0 - xa, xb - xs + x0) / max(0.3 * (xb - xa), 1.0), 0.35, 1.0)
+                    ink = ink[..., None] * taper[None, :, None] * (0.8 * _smooth((shut - 0.5) / 0.5))
+                    cur = cur * (1 - ink) + eye.lash * ink
             region[:] = (cur + 0.5).astype(np.uint8)
             drawn += 1
         return drawn
