@@ -61,10 +61,23 @@ _CURVE_UP = _catmull_rom(_N_UP, 4).astype(np.float32)
 _CURVE_LO = _catmull_rom(len(POLYGON) - _N_UP + 2, 4).astype(np.float32)
 
 
+def _outline_matrix() -> np.ndarray:
+    """(n, 20) matrix: POLYGON-ordered points -> the smooth closed outline (one matmul a frame)."""
+    n = len(POLYGON)
+    upper = np.zeros((_N_UP, n), np.float32)
+    upper[:, :_N_UP] = np.eye(_N_UP)
+    lower = np.zeros((n - _N_UP + 2, n), np.float32)  # corner 308, lower lip back to corner 78
+    lower[:-1, _N_UP - 1:] = np.eye(n - _N_UP + 1)
+    lower[-1, 0] = 1.0
+    return np.vstack([_CURVE_UP @ upper, (_CURVE_LO @ lower)[1:-1]])
+
+
+_OUTLINE = _outline_matrix()
+
+
 def _smooth_outline(poly: np.ndarray) -> np.ndarray:
     """POLYGON-ordered points (20, 2) -> the smooth closed outline of the opening."""
-    lower = np.vstack([poly[_N_UP - 1:], poly[:1]])  # corner 308, lower lip back to corner 78
-    return np.vstack([_CURVE_UP @ poly[:_N_UP], (_CURVE_LO @ lower)[1:-1]])
+    return _OUTLINE @ np.asarray(poly, np.float32)
 
 
 def _poly_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
@@ -173,8 +186,9 @@ class MouthLayer:
             return False
         poly = _smooth_outline(np.array([pts[i][:2] for i in POLYGON], np.float32))
         h, w = out.shape[:2]
-        x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+        lo, hi = poly.min(0), poly.max(0)
+        x0, y0 = np.floor(lo).astype(int) - 2
+        x1, y1 = np.ceil(hi).astype(int) + 3
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         if x1 - x0 < 2 or y1 - y0 < 2:
             return False
@@ -204,18 +218,18 @@ class MouthLayer:
 
         # The cavity has depth: darkest in the middle (the throat), lighter and redder towards
         # the corners, where the insides of the cheeks face the light.
-        ctr = (poly.min(0) + poly.max(0)) / 2 - roi_shift
-        half = np.maximum((poly.max(0) - poly.min(0)) / 2, 1.0)
-        gx = ((np.arange(size[0], dtype=np.float32) + 0.5 - ctr[0]) / half[0]) ** 2
-        gy = ((np.arange(size[1], dtype=np.float32) + 0.5 - ctr[1]) / half[1]) ** 2
-        depth = 0.45 + 1.1 * np.minimum(0.85 * gx[None, :] + 0.25 * gy[:, None], 1.0)
-        acc = self.cavity * depth[..., None]
+        ctr = (lo + hi) / 2 - roi_shift
+        half = np.maximum((hi - lo) / 2, 1.0)
+        gx = np.minimum(((np.arange(size[0], dtype=np.float32) + 0.5 - ctr[0]) / half[0]) ** 2, 1.0)
+        gy = np.minimum(((np.arange(size[1], dtype=np.float32) + 0.5 - ctr[1]) / half[1]) ** 2, 1.0)
+        depth = np.add.outer(0.45 + 0.28 * gy, 0.94 * gx)
+        acc = depth[..., None] * self.cavity
         # Light reaches the tongue and the lower teeth through the opening: in a narrow one they
         # sit in the upper lip's shadow, in a wide one they catch the light (the upper teeth, in
         # front, are lit either way). A photo's own teeth keep the photo's light.
         lit = 1.0
         if not self.real_teeth:
-            opening = float(poly[:, 1].max() - poly[:, 1].min())
+            opening = float(hi[1] - lo[1])
             lit = min(1.0, 0.2 + 0.8 * opening / (0.2 * self.face_px))
         for sprite, t, light in ((self.lower, t_lo, lit), (self.upper, t_up, 1.0)):
             s = place(sprite, t)
