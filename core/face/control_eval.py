@@ -61,9 +61,9 @@ WATCHED = (
 # How a frame is read back: "mesh" (analysed from scratch) and "flow" (mesh refined by optical
 # flow from the neutral render; the points flow lost weigh less in the fit, flow.LOST_CONFIDENCE),
 # both fitted with the renderer's public bases; "flow_authored"
-# fits the authored bases instead. When the renderer calibrates its public bases to what this
-# evaluation reads back (core.render.bases.ANALYSIS_GAIN, tuned on these same portraits), only
-# "flow_authored" stays independent evidence of what the pixels show.
+# fits the authored bases instead. The public bases are scaled to what this evaluation reads
+# back (core.render.bases.ANALYSIS_GAIN, calibrated on calibration_faces(), disjoint from the
+# evaluated portraits); "flow_authored" is the reading without any calibration.
 TRACKERS = ("mesh", "flow", "flow_authored")
 
 
