@@ -48,8 +48,8 @@ ANALYSIS_GAIN: dict[str, float] = {
     "mouthSmileLeft": 0.96, "mouthSmileRight": 0.96,
     "eyeBlinkLeft": 0.54, "eyeBlinkRight": 0.64,
     "browInnerUp": 0.83,
-    "eyeLookOutLeft": 1.01, "eyeLookInRight": 0.95,  # gaze towards the subject's left
-    "eyeLookInLeft": 0.93, "eyeLookOutRight": 0.96,  # gaze towards the subject's right
+    "eyeLookOutLeft": 1.03, "eyeLookInRight": 0.95,  # gaze towards the subject's left
+    "eyeLookInLeft": 0.94, "eyeLookOutRight": 0.97,  # gaze towards the subject's right
 }
 
 # Where a closed upper lid meets the lower one, as a fraction of the opening above the lower lid:

@@ -37,20 +37,26 @@ def _smooth(x: float) -> float:
     return x * x * (3 - 2 * x)
 
 
-def _fill_sclera(patch: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The eyeball without its iris: each row of the hole interpolated between the pixels either
-    side of it (the white of the eye in the middle rows, the lid margin and lashes in the top
-    and bottom rows, so the lash line runs on unbroken). Inpainting from the whole border
-    (cv2.INPAINT_TELEA) pulled lid skin into the middle and filled the iris with skin tone: a
-    moved iris left a skin-coloured patch in the eye, which the iris model read as lid."""
+def _fill_sclera(patch: np.ndarray, hole: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The eyeball without its iris: each row of the hole interpolated between the white of the
+    eye either side of it; rows with no white beside them (under the lid margin) take the
+    nearest filled row's tone, a little shaded, as the lid shades the top of the eyeball.
+    Inpainting from the whole border (cv2.INPAINT_TELEA) pulled lid skin into the middle: a moved
+    iris left a skin-coloured patch, and interpolating between any pixels beside the hole ran
+    the dark lid margin down over it; the iris model read either as a lower lid."""
     out = patch.astype(np.float32)
-    w = hole.shape[1]
-    for y in np.flatnonzero(hole.any(1)):
+    lum = out.mean(2)
+    rest = inside & ~hole
+    if rest.sum() < 6:
+        return cv2.inpaint(patch, hole.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+    white = rest & (lum >= np.percentile(lum[rest], 50))  # the white, not lashes or corners
+    rows = np.flatnonzero(hole.any(1))
+    tone: dict[int, np.ndarray] = {}
+    for y in rows:
         cols = np.flatnonzero(hole[y])
+        ok = np.flatnonzero(white[y])
         # A few pixels either side, by their median: one pixel alone may be a highlight.
-        left = np.arange(max(cols[0] - 4, 0), cols[0])
-        right = np.arange(cols[-1] + 1, min(cols[-1] + 5, w))
-        left, right = left[~hole[y, left]], right[~hole[y, right]]
+        left, right = ok[ok < cols[0]][-4:], ok[ok > cols[-1]][:4]
         if not len(left) and not len(right):
             continue
         a = np.median(out[y, left], 0) if len(left) else np.median(out[y, right], 0)
@@ -59,7 +65,17 @@ def _fill_sclera(patch: np.ndarray, hole: np.ndarray) -> np.ndarray:
         xb = right.mean() if len(right) else cols[-1] + 1.0
         t = np.clip((cols - xa) / max(xb - xa, 1.0), 0.0, 1.0)[:, None]
         out[y, cols] = a * (1 - t) + b * t
-    # Rows interpolated alone would leave streaks: soften across them, inside the hole only.
+        tone[int(y)] = out[y, cols].mean(0)
+    done = np.array(sorted(tone))
+    for y in rows:
+        if int(y) in tone:
+            continue
+        if len(done):
+            near = int(done[np.argmin(np.abs(done - y))])
+            out[y, hole[y]] = tone[near] * (0.85 if y < near else 0.95)
+        else:
+            out[y, hole[y]] = out[white].mean(0) * 0.9
+    # Rows filled one by one would leave streaks: soften across them, inside the hole only.
     smooth = cv2.GaussianBlur(out, (3, 3), 0)
     out[hole] = smooth[hole]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
@@ -107,7 +123,7 @@ class EyeLayer:
             cv2.circle(disc, tuple(int(v) for v in np.round(iris_c - (x0, y0))), int(np.ceil(r * 1.15)), 255, -1)
             inside = _poly_mask(patch.shape[:2], opening - (x0, y0))
             hole = (disc > 0) & (inside > 0)
-            sclera[y0:y1, x0:x1] = _fill_sclera(patch, hole)
+            sclera[y0:y1, x0:x1] = _fill_sclera(patch, hole, inside > 127)
             # The iris sprite: the visible part of the iris, its hidden part (under the lids)
             # filled from the visible part, with a soft round edge.
             ri = int(np.ceil(r * 1.1)) + 1
