@@ -103,3 +103,24 @@ def test_shut_lid_draws_a_lash_line(setup):
     hi = int(np.ceil(lm[list(EYE_LOWER["Right"]), 1].max())) + 2
     for x in np.linspace(xs[0] + 2, xs[-1] - 2, 6).astype(int):
         assert im[lo:hi, x].min() < 0.7 * skin, x
+
+
+def test_lid_margin_stays_put_under_gaze_and_comes_down_in_a_blink(setup, analyzer):
+    from marionette.core.face.lid_track import track_lids
+
+    r, ref = setup
+    im = r.render(MotionFrame.from_dict(GAZE["left"]))
+    found, frac = track_lids(_gray(r.base), ref.points, _gray(im), analyzer.analyze(im).points)
+    assert frac >= 0.4
+    for i, p in found.items():  # the lids did not move: the margin is found where it was
+        assert np.linalg.norm(p - ref.points[i, :2]) < 0.75, i
+    im = r.render(MotionFrame.from_dict({"eyeBlinkRight": 1.0}))
+    mesh = analyzer.analyze(im).points
+    found, _ = track_lids(_gray(r.base), ref.points, _gray(im), mesh)
+    w = r.authored_bases.weights_from_blendshapes(MotionFrame.from_dict({"eyeBlinkRight": 1.0}).blendshapes)
+    drop = (r.authored_bases.apply(r.neutral, w) - r.neutral)[:, 1] * r.frame.scale
+    upper = [i for i in EYE_UPPER["Right"][2:-2] if i in found]
+    assert upper, "no upper lid point of the shut eye found"
+    for i in upper:  # the margin came down most of the way the lid was sent
+        moved = found[i][1] - ref.points[i, 1]
+        assert moved > 0.6 * drop[i], (i, moved, drop[i])

@@ -21,22 +21,18 @@ CURRENT_BOUND = {
     "flow": {
         "jawOpen 0.2": 0.05, "jawOpen 0.5": 0.07, "jawOpen 0.8": 0.13,
         "mouthSmileLeft 0.7": 0.13, "mouthSmileRight 0.7": 0.13,
-        "eyeBlinkLeft 1": 0.25, "eyeBlinkRight 1": 0.25, "browInnerUp 0.8": 0.15,
-        "gaze left 0.8": 0.1, "gaze right 0.8": 0.1,
+        "eyeBlinkLeft 1": 0.12, "eyeBlinkRight 1": 0.1, "browInnerUp 0.8": 0.15,
+        "gaze left 0.8": 0.1, "gaze right 0.8": 0.08,
     },
     "flow_authored": {
         "jawOpen 0.2": 0.05, "jawOpen 0.5": 0.09, "jawOpen 0.8": 0.15,
         "mouthSmileLeft 0.7": 0.12, "mouthSmileRight 0.7": 0.12,
-        "eyeBlinkLeft 1": 0.65, "eyeBlinkRight 1": 0.6, "browInnerUp 0.8": 0.27,
-        "gaze left 0.8": 0.1, "gaze right 0.8": 0.1,
+        "eyeBlinkLeft 1": 0.5, "eyeBlinkRight 1": 0.4, "browInnerUp 0.8": 0.27,
+        "gaze left 0.8": 0.08, "gaze right 0.8": 0.1,
     },
 }
 POSE_BOUND_DEG = 1.6
-KNOWN_SHORT = {
-    "eyeBlinkLeft 1": "hopper (glasses): the iris model reads the shut lid at 0.55-0.6 of the open aperture "
-                      "where the calibration faces read 0.4-0.45 (blink reads 0.82); astronaut, obama 0.94-1.0",
-    "eyeBlinkRight 1": "as eyeBlinkLeft (hopper 0.81)",
-}
+KNOWN_SHORT: dict[str, str] = {}  # case -> why it misses the target today (xfail)
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +95,17 @@ def test_every_commanded_channel_moves_the_right_way(report):
         for k, v in c.commanded.items():
             if k not in ("pitch", "yaw", "roll"):
                 assert c.measured[k] > 0.1 * v, (c.portrait, c.case, k, c.measured[k])
+
+
+EYE_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight", "eyeLookOutLeft", "eyeLookInLeft", "eyeLookOutRight", "eyeLookInRight")
+
+
+def test_blink_and_gaze_do_not_read_as_each_other(report):
+    # A blink must not read as a look aside (the iris behind a shut lid is a guess), nor a gaze
+    # shift as a blink (the iris model narrows an eye whose iris looks aside; the lid margin,
+    # tracked by texture, stays put).
+    for c in report.of("flow"):
+        if c.case.startswith(("eyeBlink", "gaze")):
+            for k in EYE_CHANNELS:
+                if k not in c.commanded:
+                    assert c.spurious.get(k, 0.0) <= CHANNEL_TARGET, (c.portrait, c.case, k, c.spurious[k])

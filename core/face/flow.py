@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .iris_track import track_irises
+from .lid_track import track_lids
 from .landmarks import N_MESH, FaceLandmarks
 
 WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an iris
@@ -55,11 +56,16 @@ def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, imag
     # keep the iris model's reading where that fails (a closing lid).
     irises, ok[N_MESH:] = track_irises(g0, reference.points, g1, measured.points)
     # A lid edge is an occlusion boundary, not texture: flow follows the skin above it (or the
-    # lashes) and a closing lid reads half open. The iris model's eye contour measures the lids.
+    # lashes) and a closing lid reads half open. The lid margin is matched instead
+    # (core.face.lid_track); where it is not found, the iris model's eye contour stands.
     ok[list(_LID_EDGES)] = False
     pts = measured.points.astype(np.float32).copy()
     pts[ok, :2] = fwd.reshape(-1, 2)[ok] + 0.5
     pts[N_MESH:, :2] = irises
+    lids, _ = track_lids(g0, reference.points, g1, measured.points)
+    for i, p in lids.items():
+        pts[i, :2] = p
+        ok[i] = True
     return FaceLandmarks(pts, measured.bbox, measured.score, measured.image_size), ok
 
 

@@ -36,9 +36,10 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 # obama): Biden's portrait and its mirror image, commanded 0.3-0.9
 # (`python -m marionette.core.face.control_eval --calibrate`, control_eval.calibrate_gains).
 # The analyser under-reads warped expressions: a closed rendered lid keeps about half its
-# aperture to the mesh and iris models (a shut real eye too); a gaze shift, which the iris
-# model reads as 0.5-0.8 of itself, the flow reading follows by the iris's texture
-# (core.face.iris_track) and reads whole. build_bases()
+# aperture to the mesh and iris models (a shut real eye too), and the flow reading, which
+# follows the lid margin by its texture where it can (core.face.lid_track), 0.6-0.75 of the
+# blink; a gaze shift, which the iris model reads as 0.5-0.8 of itself, the flow reading
+# follows by the iris's texture (core.face.iris_track) and reads whole. build_bases()
 # returns bases scaled by these gains (landmark motion as it will be measured) for motion
 # extraction to fit; the renderer draws the authored motion (build_bases(calibrated=False)).
 # Channels not listed were not measured and keep gain 1. `marionette eval control` reports the
@@ -46,7 +47,7 @@ SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 ANALYSIS_GAIN: dict[str, float] = {
     "jawOpen": 0.97,
     "mouthSmileLeft": 0.96, "mouthSmileRight": 0.96,
-    "eyeBlinkLeft": 0.54, "eyeBlinkRight": 0.64,
+    "eyeBlinkLeft": 0.61, "eyeBlinkRight": 0.73,
     "browInnerUp": 0.83,
     "eyeLookOutLeft": 1.03, "eyeLookInRight": 0.95,  # gaze towards the subject's left
     "eyeLookInLeft": 0.94, "eyeLookOutRight": 0.97,  # gaze towards the subject's right
