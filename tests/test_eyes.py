@@ -7,7 +7,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from faces import portrait_faces
 from marionette.core.face import FaceAnalyzer
 from marionette.core.face.extract import MotionExtractor, MotionReference

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from .iris_track import track_irises
-from .lid_track import track_lids
 from .landmarks import N_MESH, FaceLandmarks
+from .lid_track import track_lids
 
 WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an iris
 # Upper and lower lid edges and eye corners of both eyes (mediapipe 468 topology).

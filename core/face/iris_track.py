@@ -42,7 +42,7 @@ def track_irises(reference_gray: np.ndarray, reference: np.ndarray, gray: np.nda
             continue
         # Template: the iris itself (a disc a little inside the limbus, cut to the rows the lids
         # rarely cover), so what surrounds it, which changes as it moves, is not compared.
-        hx, hy = int(np.ceil(r)), max(int(round(0.35 * r)), 1)
+        hx, hy = int(np.ceil(r)), max(round(0.35 * r), 1)
         cx, cy = int(np.floor(c0[0])), int(np.floor(c0[1]))
         tpl = reference_gray[cy - hy:cy + hy + 1, cx - hx:cx + hx + 1].astype(np.float32)
         yy, xx = np.mgrid[-hy:hy + 1, -hx:hx + 1]

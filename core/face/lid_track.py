@@ -39,8 +39,8 @@ def track_lids(reference_gray: np.ndarray, reference: np.ndarray, gray: np.ndarr
         opening = float(np.mean(ref[list(LOWER[k]), 1] - ref[list(UPPER[k]), 1]))
         if width < 8.0 or opening < 2.0:
             continue
-        half_w = max(int(round(0.1 * width)), 2)  # strip half width: a fifth of the eye's width
-        tall = max(int(round(0.1 * width)), 3)  # strip height: the lash line and lid margin
+        half_w = max(round(0.1 * width), 2)  # strip half width: a fifth of the eye's width
+        tall = max(round(0.1 * width), 3)  # strip height: the lash line and lid margin
         reach = int(np.ceil(1.3 * opening)) + 2  # the lid's travel, and some
         for idx, sign in ((UPPER[k], -1), (LOWER[k], 1)):
             for i in idx[1:-1]:  # the points next to the corners see mostly the corner

@@ -247,7 +247,7 @@ class EyeLayer:
                     line = np.stack([tu[o, 0] - x0 - 0.5, tu[o, 1] - y0 - 0.5], 1)
                     ink = np.zeros(shape, np.float32)
                     cv2.polylines(ink, [np.round(line * 16).astype(np.int32)], False, 1.0,
-                                  max(1, int(round(self.lash_band))), cv2.LINE_AA, 4)
+                                  max(1, round(self.lash_band)), cv2.LINE_AA, 4)
                     # thickest in the middle, thinning towards the corners, as lashes do
                     xa, xb = line[0, 0], line[-1, 0]
                     taper = np.clip(np.minimum(xs - x0 - xa, xb - xs + x0) / max(0.3 * (xb - xa), 1.0), 0.35, 1.0)
