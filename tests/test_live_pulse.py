@@ -66,6 +66,9 @@ class Viewer(threading.Thread):
 
 
 def start_run(args: list[str], env: dict) -> tuple[subprocess.Popen, list[str]]:
+    """Start `marionette run`; returns once it says "running at", with its output lines so far. A
+    reader thread keeps appending; wait with finish_run (never communicate(): two readers of one
+    pipe split the lines between them, and "stopped after" could go missing)."""
     proc = subprocess.Popen([sys.executable, "-m", "marionette.plugin.cli", "run", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -76,10 +79,18 @@ def start_run(args: list[str], env: dict) -> tuple[subprocess.Popen, list[str]]:
             break
         lines.append(line.rstrip())
         if "running at" in line:
-            threading.Thread(target=lambda: lines.extend(line.rstrip() for line in proc.stdout), daemon=True).start()
+            proc.reader = threading.Thread(target=lambda: lines.extend(line.rstrip() for line in proc.stdout),
+                                           daemon=True)
+            proc.reader.start()
             return proc, lines
     proc.kill()
     raise AssertionError("run did not start:\n" + "\n".join(lines))
+
+
+def finish_run(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait for the run to exit and for its reader to drain the last lines."""
+    proc.wait(timeout=timeout)
+    proc.reader.join(10)
 
 
 @pytest.mark.slow
@@ -97,7 +108,7 @@ def test_run_from_virtual_microphone_mouth_follows_audio(pa, meter, tmp_path):
     signal = np.concatenate([c.samples for c in tone_bursts(pulse.MIC_RATE, 11.0, bursts)])
     n0 = pa.samples_fed  # the signal's first sample goes into the FIFO right after what is queued
     pa.feed_mic(signal)
-    out, _ = proc.communicate(timeout=60)
+    finish_run(proc)
     viewer.join(10)
     text = "\n".join(lines)
     assert proc.returncode == 0, text
@@ -169,7 +180,7 @@ def test_run_speaks_through_the_speaker_with_lips_in_sync(pa, meter, tmp_path):
                              "--duration", "16", "--stats-every", "0"], env)
     viewer = Viewer(f"http://127.0.0.1:{port}/stream.mjpg")
     viewer.start()
-    proc.communicate(timeout=60)
+    finish_run(proc)
     viewer.join(10)
     pcm, t0 = rec.stop()
     joined = "\n".join(lines)

@@ -53,12 +53,12 @@ def test_teacher_lips_follow_the_spoken_phones(pa, tmp_path):
                                 "--mjpeg-port", str(port), "--duration", "14", "--stats-every", "0"], env)
     viewer = lp.Viewer(f"http://127.0.0.1:{port}/stream.mjpg")
     viewer.start()
-    proc.communicate(timeout=60)
+    lp.finish_run(proc)
     viewer.join(10)
     pcm, t0 = rec.stop()
     joined = "\n".join(lines)
     assert proc.returncode == 0, joined
-    assert "ok   speaker" in joined and "envelope fallback" in joined, joined
+    assert "ok   speaker" in joined, joined
 
     r = lp.SpeakerRecorder.RATE
     heard = envelope_100hz(pcm, r)
