@@ -62,18 +62,72 @@ CLOSED_LID = 0.2
 UNSUPPORTED: tuple[str, ...] = ("tongueOut",)
 
 
+# Lip closure is relative, not additive (ARKit: mouthClose equal to jawOpen = lips sealed against
+# the open jaw). The one non-linear step between channel values and landmarks, for drawing
+# (ExpressionBases.lip_closure; motion extraction fits the linear bases alone):
+# closure s = mouthClose / max(jawOpen, SEAL_JAW_FLOOR), raised by pressed or rolled-in lips
+# (SEAL_GAIN per unit), clipped to 1. mouthClose is then drawn as s * jawOpen (never beyond the
+# jaw: the lips would push through each other), and s of ``seal``, the motion that closes the
+# portrait's own rest gap (a smile showing its teeth; zero for a closed-mouth portrait), is
+# added. The floor keeps a lone mouthClose on a still jaw from switching the seal on at 0.001.
+SEAL_JAW_FLOOR = 0.05
+SEAL_JAW_SHARE = 0.5
+SEAL_GAIN: dict[str, float] = {
+    "mouthPressLeft": 2.0, "mouthPressRight": 2.0,  # pressed lips touch: sealed from 0.5
+    "mouthRollLower": 2.0, "mouthRollUpper": 2.0,
+}
+
+
 @dataclass(frozen=True)
 class ExpressionBases:
-    """channels: ARKit names. deltas: float32 (C, 478, 3), canonical face widths per unit weight."""
+    """channels: ARKit names. deltas: float32 (C, 478, 3), canonical face widths per unit weight.
+    seal: float32 (478, 3) or None, the portrait's rest gap closed (see lip_closure);
+    seal_jaw: the part of it the mandible does (the chin rising), None with seal."""
 
     channels: tuple[str, ...]
     deltas: np.ndarray
+    seal: np.ndarray | None = None
+    seal_jaw: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         d = np.asarray(self.deltas, np.float32)
         if d.ndim != 3 or d.shape[0] != len(self.channels) or d.shape[2] != 3:
             raise ValueError(f"deltas shape {d.shape}, expected ({len(self.channels)}, N, 3)")
         object.__setattr__(self, "deltas", d)
+        for name in ("seal", "seal_jaw"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, np.asarray(getattr(self, name), np.float32))
+        ch = self.channels
+        jc = (ch.index("jawOpen"), ch.index("mouthClose")) if {"jawOpen", "mouthClose"} <= set(ch) else None
+        object.__setattr__(self, "_jaw_close", jc)
+        gains = [(i, SEAL_GAIN[c]) for i, c in enumerate(ch) if c in SEAL_GAIN]
+        object.__setattr__(self, "_seal_idx", np.array([i for i, _ in gains], np.int64))
+        object.__setattr__(self, "_seal_gain", np.array([g for _, g in gains], np.float32))
+
+    def lip_closure(self, weights: np.ndarray) -> tuple[np.ndarray, float]:
+        """The weights as drawn (mouthClose relative to jawOpen, see SEAL_JAW_FLOOR) and the
+        closure s in 0..1 that scales ``seal``. Returns ``weights`` itself when nothing changes."""
+        if self._jaw_close is None:
+            return weights, 0.0
+        j_i, c_i = self._jaw_close
+        j, c = float(weights[j_i]), float(weights[c_i])
+        s = c / max(j, SEAL_JAW_FLOOR)
+        if len(self._seal_idx):
+            s = max(s, float(np.max(weights[self._seal_idx] * self._seal_gain)))
+        s = min(max(s, 0.0), 1.0)
+        close = min(max(c, s * j), j)
+        if close != c:
+            weights = np.array(weights, np.float32)
+            weights[c_i] = close
+        return weights, s
+
+    def apply_drawn(self, neutral: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Landmarks as the renderer draws them: apply() after lip_closure(), plus the seal."""
+        w, s = self.lip_closure(weights)
+        out = self.apply(neutral, w)
+        if self.seal is not None and s > 0.0:
+            out = out + s * self.seal
+        return out
 
     @property
     def unsupported(self) -> tuple[str, ...]:
@@ -265,9 +319,15 @@ def build_bases(neutral: np.ndarray, *, calibrated: bool = True) -> ExpressionBa
     lips = np.maximum(wu, wl)
     x_rel = c[:, 0] - f.mouth_cx
     y_seam = f.seam(c[:, 0])
-    # mouthClose: the lips meet half way across the jawOpen gap, whatever the jaw does.
-    jaw_at = np.interp(c[:, 0], c[list(LIP_INNER_LOWER), 0][np.argsort(c[list(LIP_INNER_LOWER), 0])],
-                       jaw_open[list(LIP_INNER_LOWER), 1][np.argsort(c[list(LIP_INNER_LOWER), 0])])
+    # mouthClose: the lips meet half way across the gap jawOpen opens between the inner lips
+    # (the lower lip's drop less the upper lip's, drawn down near the corners), whatever the jaw
+    # does: at mouthClose = jawOpen the inner lips are back at rest (lip_closure seals the rest gap).
+    def inner_drop(ring: tuple[int, ...]) -> np.ndarray:
+        xr = c[list(ring), 0]
+        o = np.argsort(xr)
+        return np.interp(c[:, 0], xr[o], jaw_open[list(ring), 1][o])
+
+    jaw_at = inner_drop((LIP_INNER_UPPER[0], *LIP_INNER_LOWER, LIP_INNER_UPPER[-1])) - inner_drop(LIP_INNER_UPPER)
     close = np.zeros_like(c)
     close[:, 1] = 0.5 * jaw_at * wu - 0.5 * jaw_at * wl
     out["mouthClose"] = close
@@ -385,4 +445,17 @@ def build_bases(neutral: np.ndarray, *, calibrated: bool = True) -> ExpressionBa
     channels = tuple(ch for ch in ARKIT_BLENDSHAPES if ch in out and ch not in UNSUPPORTED)
     gains = [ANALYSIS_GAIN.get(ch, 1.0) if calibrated else 1.0 for ch in channels]
     deltas = np.stack([out[ch] * g for ch, g in zip(channels, gains)]).astype(np.float32)
-    return ExpressionBases(channels, deltas)
+    from .lip_seal import SealProfile  # lip_seal reads this module's landmark indices
+
+    profile = SealProfile.build(c)
+    if profile is None:
+        return ExpressionBases(channels, deltas)
+    # Sealing a mouth photographed open raises the jaw as well as the lips (the teeth come
+    # together): the mandible, less the lips (lip_seal moves those), closes SEAL_JAW_SHARE of the
+    # rest gap, as a jaw rotation. Lips alone stretched across the whole gap under a chin that
+    # stayed low; the mesh network, which reads the jaw from the face's proportions, still saw
+    # a mouth half open (inner-lip gap 0.04 face widths, a closed mouth reads 0.003-0.01).
+    rest_gap = float(c[14, 1] - c[13, 1])
+    drop = float(jaw_open[14, 1] - jaw_open[13, 1])  # inner-lip gap per unit jawOpen
+    chin = -SEAL_JAW_SHARE * max(rest_gap, 0.0) / max(drop, 1e-6) * jaw_open * (1.0 - lips)[:, None]
+    return ExpressionBases(channels, deltas, profile.landmark_delta(c) + chin, chin)

@@ -196,13 +196,14 @@ class MouthLayer:
         if int(mask.max()) == 0:
             return False
         alpha = mask.astype(np.float32) * (1 / 255)
-        if not self.real_teeth:
-            # A closed mouth whose lips part by less than a couple of pixels shows its lip seam,
-            # not a sliver of teeth: fade the interior in with the opening.
-            gap = max(pts[i][1] - pts[j][1] for i, j in ((14, 13), (87, 82), (317, 312)))
-            fade = float(np.clip((gap - 1.0) / 2.5, 0.0, 1.0))
-            if fade == 0.0:
-                return False
+        # A closed mouth whose lips part by less than a couple of pixels shows its lip seam,
+        # not a sliver of teeth: fade the interior in with the opening. Sealed lips of a
+        # portrait shot with parted lips (bases.lip_closure) meet exactly: nothing to paint.
+        gap = max(pts[i][1] - pts[j][1] for i, j in ((14, 13), (87, 82), (317, 312)))
+        fade = float(np.clip((gap - 1.0) / 2.5, 0.0, 1.0)) if not self.real_teeth else float(np.clip(gap - 0.5, 0.0, 1.0))
+        if fade == 0.0:
+            return False
+        if fade < 1.0:
             alpha *= fade
         # Skull transform of the sprites: neutral output px -> canonical -> posed output px.
         m_up = a2[:, :2] @ self.to_canon[:, :2]

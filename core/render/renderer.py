@@ -19,6 +19,7 @@ from .bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS, LIP_INNER_LOWER, LIP
 from .eyes import EyeLayer
 from .face_frame import HeadPose, to_canonical
 from .framing import crop_matrix, resample
+from .lip_seal import LipSeal, SealProfile
 from .mouth import MouthLayer
 from .warp import GridLevel, GridWarp, feather_weights, grid_nodes
 
@@ -122,8 +123,6 @@ class PortraitRenderer:
         self.supported_channels = self.bases.channels
         self.unsupported_channels = self.bases.unsupported
         self._arkit_idx = np.array([ARKIT_BLENDSHAPES.index(c) for c in self.bases.channels])
-        chs = self.bases.channels
-        self._close_idx = (chs.index("jawOpen"), chs.index("mouthClose")) if {"jawOpen", "mouthClose"} <= set(chs) else None
         geo = FaceGeometry(neutral)
         unit = frame.scale
         self.face_width_px = float(unit)
@@ -209,6 +208,15 @@ class PortraitRenderer:
                                                + IRIS["Left"] + IRIS["Right"] + (1, 14, 13, 33, 133, 263, 362))))
         self._layer_neutral = neutral[self._layer_idx].astype(np.float32)
         self._layer_deltas = authored.deltas[:, self._layer_idx].reshape(len(self.bases.channels), -1)
+        # A portrait photographed with parted lips seals them by a remap of the mouth's box
+        # (lip_seal.py); the layers see the sealed landmarks, the warp's controls do not (the
+        # remap is composed with the warp's map instead).
+        profile = SealProfile.build(neutral)
+        self.seal = None if profile is None else LipSeal(profile, self.mouth.to_canon, unit)
+        self._layer_seal = None if authored.seal is None else authored.seal[self._layer_idx].reshape(-1)
+        # the chin's part of the seal is drawn by the warp
+        self._mesh_seal = None if authored.seal_jaw is None else authored.seal_jaw[mesh].reshape(-1).astype(np.float32)
+        self._inner_idx = [i for i, k in enumerate(self._layer_idx.tolist()) if k in LIP_INNER_UPPER + LIP_INNER_LOWER]
         self._lid_idx = np.array(EYE_OPENING_POINTS)
         self._lid_neutral = neutral[self._lid_idx].astype(np.float32)
         self._lid_deltas = deltas[:, self._lid_idx].reshape(len(self.bases.channels), -1)
@@ -232,22 +240,28 @@ class PortraitRenderer:
             m = m.replace(**vals)
         return m, clamps
 
+    def _redraw_seal(self, out: np.ndarray, source_map: np.ndarray, inner_px: np.ndarray, seal: float) -> None:
+        """Re-sample the mouth's box through the lip seal: the inner lips' box, padded by the
+        band the seal moves above and below them (at the largest pose scale), inside the warp's roi."""
+        f = self.face_width_px * POSE_RANGE["scale"][1]
+        lo, hi = inner_px.min(0), inner_px.max(0)
+        rx0, ry0, rx1, ry1 = self.warp.roi
+        x0, y0 = int(max(lo[0] - 0.03 * f, rx0)), int(max(lo[1] - self.seal.reach_up * f, ry0))
+        x1, y1 = int(min(hi[0] + 0.03 * f + 1, rx1)), int(min(hi[1] + self.seal.reach_down * f + 1, ry1))
+        if x1 - x0 > 1 and y1 - y0 > 1:
+            self.seal.redraw(out, self.base, source_map, self.warp.roi, (x0, y0, x1, y1), seal)
+
     def render(self, motion: MotionFrame) -> np.ndarray:
         """uint8 (H, W, 3) RGB. Out-of-range values are clamped; see ``last_stats.clamps``."""
         m, clamps = self.clamp(motion)
-        weights = m.blendshapes[self._arkit_idx]
-        if self._close_idx is not None:
-            # ARKit's mouthClose closes the lips against an open jaw; beyond jawOpen it would
-            # push the lips through each other.
-            j, c = self._close_idx
-            if weights[c] > weights[j]:
-                weights = weights.copy()
-                weights[c] = weights[j]
+        # mouthClose is relative to jawOpen and seals the lips (bases.lip_closure): the one
+        # non-linear step; ``seal`` is the closure of the portrait's own rest gap.
+        weights, seal = self.authored_bases.lip_closure(m.blendshapes[self._arkit_idx])
         pose = HeadPose(m.pitch, m.yaw, m.roll, m.tx, m.ty, m.scale)
         a, b = self.frame.image_matrix(pose)
         a2, b2 = a[:2].astype(np.float32), b[:2].astype(np.float32)
         out = self.base.copy()
-        active = bool(weights.any())
+        active = bool(weights.any()) or seal > 0.0
         if pose.is_neutral and not active:
             self.last_stats = RenderStats(clamps, False, 0)
             return out
@@ -255,14 +269,21 @@ class PortraitRenderer:
         n, r = self._n_mesh, self._n_ring
         mesh = self._mesh_neutral
         if active:
-            mesh = mesh + (weights @ self._mesh_deltas).reshape(-1, 3)
+            dm = weights @ self._mesh_deltas
+            if seal > 0.0 and self._mesh_seal is not None:
+                dm = dm + seal * self._mesh_seal
+            mesh = mesh + dm.reshape(-1, 3)
         disp[:n] = mesh @ a2.T + b2 - self._ctrl_src[:n]
         disp[n:n + r] = self._ring @ a2.T + b2 - self._ctrl_src[n:n + r]
         source_map = self.warp.apply(self.base, out, disp)
         mouth_drawn, eyes_drawn = False, 0
         if active:
-            lay = self._layer_neutral + (weights @ self._layer_deltas).reshape(-1, 3)
-            lay_px = lay @ a2.T + b2
+            lay = weights @ self._layer_deltas
+            if seal > 0.0 and self._layer_seal is not None:
+                lay = lay + seal * self._layer_seal
+            lay_px = (self._layer_neutral + lay.reshape(-1, 3)) @ a2.T + b2
+            if seal > 0.0 and self.seal is not None:
+                self._redraw_seal(out, source_map, lay_px[self._inner_idx], seal)
             pts = dict(zip(self._layer_idx.tolist(), lay_px))
             mouth_drawn = self.mouth.draw(out, pts, weights, a2, b2)
             lid = self._lid_neutral + (weights @ self._lid_deltas).reshape(-1, 3)
