@@ -123,3 +123,12 @@ def test_closed_mouth_portrait_unchanged(renderers):
     dark0, _ = _mouth_pixels(r, neutral)
     dark, teeth = _mouth_pixels(r, r.render(MotionFrame.from_dict(BILABIAL)))
     assert teeth == 0 and dark <= dark0 + 10
+
+
+@pytest.mark.parametrize("pose", [{"yaw": 12}, {"roll": 15}, {"pitch": -12, "scale": 1.15}, {"pitch": 12}])
+def test_sealed_under_pose(renderers, pose):
+    """The lips meet in depth too: a turned or pitched head still shows no interior."""
+    for name in ("astronaut", "obama"):
+        r = renderers[name]
+        r.render(MotionFrame.from_dict({**BILABIAL, **pose}))
+        assert r.last_stats.mouth_drawn is False, (name, pose)

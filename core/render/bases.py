@@ -70,7 +70,7 @@ UNSUPPORTED: tuple[str, ...] = ("tongueOut",)
 # jaw: the lips would push through each other), and s of ``seal``, the motion that closes the
 # portrait's own rest gap (a smile showing its teeth; zero for a closed-mouth portrait), is
 # added. The floor keeps a lone mouthClose on a still jaw from switching the seal on at 0.001.
-SEAL_JAW_FLOOR = 0.05
+SEAL_JAW_FLOOR = 0.02
 SEAL_JAW_SHARE = 0.5
 SEAL_GAIN: dict[str, float] = {
     "mouthPressLeft": 2.0, "mouthPressRight": 2.0,  # pressed lips touch: sealed from 0.5

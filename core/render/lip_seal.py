@@ -17,7 +17,7 @@ import numpy as np
 
 from .bases import LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER
 
-N_COLUMNS = 48
+N_COLUMNS = 128
 # The skin that stretches beyond the outer lip lines: this fraction of the way to the subnasale
 # above, to the chin below.
 SKIN_ABOVE, SKIN_BELOW = 0.7, 0.6
@@ -38,8 +38,9 @@ MIN_GAP = 0.03
 MEET = 0.25
 
 
-def _curve(c: np.ndarray, idx, xs: np.ndarray) -> np.ndarray:
-    x, y = c[list(idx), 0], c[list(idx), 1]
+def _curve(c: np.ndarray, idx, xs: np.ndarray, axis: int = 1) -> np.ndarray:
+    """A lip line's y (or z, axis 2) at canonical x ``xs``."""
+    x, y = c[list(idx), 0], c[list(idx), axis]
     o = np.argsort(x)
     return np.interp(xs, x[o], y[o])
 
@@ -109,6 +110,11 @@ class SealProfile:
         new[sel] = m[sel]
         d = np.zeros_like(c)
         d[:, 1] = new - y
+        # Where the lips meet they meet in depth too: a pitched head projects the inner lips
+        # apart otherwise, and the mouth layer would paint a sliver between them.
+        lower = (LIP_INNER_UPPER[0], *LIP_INNER_LOWER, LIP_INNER_UPPER[-1])
+        z_meet = (_curve(c, LIP_INNER_UPPER, x, axis=2) + _curve(c, lower, x, axis=2)) / 2
+        d[sel, 2] = (z_meet - c[:, 2])[sel]
         return d
 
 
@@ -122,35 +128,60 @@ class LipSeal:
         # canonical +y as an output-pixel vector: the column of the inverse linear part
         self.y_dir = np.linalg.inv(self.to_canon[:, :2].astype(np.float64))[:, 1].astype(np.float32)
         self.face_px = float(face_px)
+        # the seam's shadow fades out towards the corners, where the photo's own corners show
+        self._seam_ramp = np.clip((profile.yl - profile.yu) / 0.02, 0.0, 1.0).astype(np.float32)
+        self._per_col = float((N_COLUMNS - 1) / max(profile.xs[-1] - profile.xs[0], 1e-9))
         # How far the remapped band reaches beyond the inner lips (face widths), for the box.
         self.reach_up = float(np.max(profile.yu - profile.a)) + 0.03
         self.reach_down = float(np.max(profile.b - profile.yl)) + 0.03
 
-    def backward(self, src: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
+    def _segments(self, s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per column at closure ``s``: the target knots (6, N) and the backward map's offset and
+        slope (7, N) on each interval they bound (source y = off + slope * target y)."""
+        p = self.p
+        ut, lt = p.yu + s * (p.m - p.yu), p.yl + s * (p.m - p.yl)  # where the inner edges are drawn
+        us, ls = p.yu - s * p.over, p.yl + s * p.over  # the photo rows drawn there
+        ou_t, ol_t = p.ou + s * LIP_BODY * (p.m - p.yu), p.ol - s * LIP_BODY * (p.yl - p.m)
+        one, zero = np.ones_like(p.a), np.zeros_like(p.a)
+
+        def lin(lo_t, hi_t, lo_s, hi_s):
+            k = (hi_s - lo_s) / np.maximum(hi_t - lo_t, 1e-9)
+            return lo_s - k * lo_t, k
+
+        # above the band, (a, ou_t] -> (a, ou], (ou_t, ut] -> (ou, us], the teeth between the
+        # inner edges where they are (covered as the lips close over them), (lt, ol_t] -> (ls, ol],
+        # (ol_t, b] -> (ol, b], below the band
+        parts = [(zero, one), lin(p.a, ou_t, p.a, p.ou), lin(ou_t, ut, p.ou, us), (zero, one),
+                 lin(lt, ol_t, ls, p.ol), lin(ol_t, p.b, p.ol, p.b), (zero, one)]
+        knots = np.stack([p.a, ou_t, ut, lt, ol_t, p.b]).astype(np.float32)
+        off = np.stack([o for o, _ in parts]).astype(np.float32)
+        slope = np.stack([k for _, k in parts]).astype(np.float32)
+        return knots, off, slope
+
+    def backward(self, src: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray | None]:
         """src (..., 2) neutral output px, as seen through closure ``s`` -> photo px; and the seam
-        shade factor (...) for those pixels."""
+        shade factor (...) for those pixels (None below SEAM_FROM).
+
+        Each pixel takes its nearest column (N_COLUMNS across the mouth: a fraction of a pixel
+        apart) and its interval between that column's knots; the end columns are the identity
+        (no gap at the corners), so pixels beside the mouth come out unmoved."""
         p = self.p
         t = self.to_canon
         cx = src[..., 0] * t[0, 0] + src[..., 1] * t[0, 1] + t[0, 2]
         cy = src[..., 0] * t[1, 0] + src[..., 1] * t[1, 1] + t[1, 2]
-        a, ou, yu, m, yl, ol, b, ov = p._columns(cx)
-        ut, lt = yu + s * (m - yu), yl + s * (m - yl)  # where the inner edges are drawn
-        us, ls = yu - s * ov, yl + s * ov  # the photo rows drawn there
-        ou_t, ol_t = ou + s * LIP_BODY * (m - yu), ol - s * LIP_BODY * (yl - m)
-        inside = (cx >= p.xs[0]) & (cx <= p.xs[-1])
-        new = cy.copy()
-        # target segments (lo_t, hi_t] -> source (lo_s, hi_s]; between ut and lt the teeth stay
-        for lo_t, hi_t, lo_s, hi_s in ((a, ou_t, a, ou), (ou_t, ut, ou, us), (lt, ol_t, ls, ol), (ol_t, b, ol, b)):
-            sel = inside & (cy > lo_t) & (cy <= hi_t)
-            new[sel] = (lo_s + (cy - lo_t) * (hi_s - lo_s) / np.maximum(hi_t - lo_t, 1e-9))[sel]
-        out = (src + (new - cy)[..., None] * self.y_dir).astype(np.float32)
-        shade = np.ones_like(cy)
-        if s > SEAM_FROM:
-            gap_ramp = np.clip((yl - yu) / 0.02, 0.0, 1.0)
-            k = SEAM_SHADE * min((s - SEAM_FROM) / (1.0 - SEAM_FROM), 1.0)
-            w = SEAM_PX / self.face_px
-            shade = 1.0 - k * gap_ramp * np.exp(-(((cy - m) / w) ** 2)) * inside
-        return out, shade
+        col = np.clip(np.rint((cx - p.xs[0]) * self._per_col), 0, N_COLUMNS - 1).astype(np.intp)
+        knots, off, slope = self._segments(s)
+        seg = np.zeros(cy.shape, np.uint8)  # the interval: how many knots lie above the pixel
+        for k in knots:  # 1-D takes: a (6, ...) fancy index and a sum over it cost 8x more
+            seg += cy > k.take(col)
+        idx = seg.astype(np.intp) * N_COLUMNS + col
+        new = off.ravel().take(idx) + slope.ravel().take(idx) * cy
+        out = src + (new - cy)[..., None] * self.y_dir
+        if s <= SEAM_FROM:
+            return out, None
+        strength = SEAM_SHADE * min((s - SEAM_FROM) / (1.0 - SEAM_FROM), 1.0)
+        d = (cy - p.m.take(col)) * (self.face_px / SEAM_PX)
+        return out, 1.0 - (strength * self._seam_ramp).take(col) * np.exp(-(d * d))
 
     def redraw(self, out: np.ndarray, base: np.ndarray, source_map: np.ndarray, roi: tuple[int, int, int, int],
                box: tuple[int, int, int, int], s: float) -> None:
@@ -160,6 +191,6 @@ class LipSeal:
         sub = source_map[y0 - ry:y1 - ry, x0 - rx:x1 - rx]
         src, shade = self.backward(sub, s)
         region = out[y0:y1, x0:x1]
-        cv2.remap(base, src[..., 0], src[..., 1], cv2.INTER_LINEAR, dst=region, borderMode=cv2.BORDER_REPLICATE)
-        if s > SEAM_FROM:
+        cv2.remap(base, src, None, cv2.INTER_LINEAR, dst=region, borderMode=cv2.BORDER_REPLICATE)
+        if shade is not None:
             region[:] = (region * shade[..., None] + 0.5).astype(np.uint8)

@@ -198,9 +198,10 @@ class MouthLayer:
         alpha = mask.astype(np.float32) * (1 / 255)
         # A closed mouth whose lips part by less than a couple of pixels shows its lip seam,
         # not a sliver of teeth: fade the interior in with the opening. Sealed lips of a
-        # portrait shot with parted lips (bases.lip_closure) meet exactly: nothing to paint.
+        # portrait shot with parted lips (bases.lip_closure) meet to within a pixel (depth under
+        # pitch, the jaw's own depth): nothing to paint.
         gap = max(pts[i][1] - pts[j][1] for i, j in ((14, 13), (87, 82), (317, 312)))
-        fade = float(np.clip((gap - 1.0) / 2.5, 0.0, 1.0)) if not self.real_teeth else float(np.clip(gap - 0.5, 0.0, 1.0))
+        fade = float(np.clip((gap - 1.0) / 2.5, 0.0, 1.0))
         if fade == 0.0:
             return False
         if fade < 1.0:
