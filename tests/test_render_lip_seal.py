@@ -109,6 +109,9 @@ def test_lip_closure_rule(renderers):
     assert closure({"jawOpen": 0.2, "mouthClose": 0.5}) == pytest.approx((0.2, 1.0))  # never beyond the jaw
     assert closure({"mouthClose": 0.3}) == pytest.approx((0.0, 1.0))
     assert closure({"jawOpen": 0.2, "mouthPressLeft": 0.8, "mouthPressRight": 0.8}) == pytest.approx((0.2, 1.0))
+    assert closure({"jawOpen": 0.2, "mouthRollLower": 0.3, "mouthRollUpper": 0.5}) == pytest.approx((0.12, 0.6))
+    assert closure({"jawOpen": 0.08, "mouthRollLower": 0.55}) == (0.0, 0.0)  # F, V: lips apart
+    assert closure({"jawOpen": 0.032, "mouthClose": 0.029})[1] == pytest.approx(0.906, abs=1e-3)  # a teacher P
     assert closure({"jawOpen": 0.2}) == (0.0, 0.0)
     w = b.weights_from_blendshapes(MotionFrame.from_dict({"jawOpen": 0.2}).blendshapes)
     assert b.lip_closure(w)[0] is w and j != c  # nothing to change: no copy

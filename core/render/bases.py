@@ -65,17 +65,19 @@ UNSUPPORTED: tuple[str, ...] = ("tongueOut",)
 # Lip closure is relative, not additive (ARKit: mouthClose equal to jawOpen = lips sealed against
 # the open jaw). The one non-linear step between channel values and landmarks, for drawing
 # (ExpressionBases.lip_closure; motion extraction fits the linear bases alone):
-# closure s = mouthClose / max(jawOpen, SEAL_JAW_FLOOR), raised by pressed or rolled-in lips
-# (SEAL_GAIN per unit), clipped to 1. mouthClose is then drawn as s * jawOpen (never beyond the
-# jaw: the lips would push through each other), and s of ``seal``, the motion that closes the
-# portrait's own rest gap (a smile showing its teeth; zero for a closed-mouth portrait), is
-# added. The floor keeps a lone mouthClose on a still jaw from switching the seal on at 0.001.
+# closure s = mouthClose / max(jawOpen, SEAL_JAW_FLOOR), raised by pressed lips (SEAL_PRESS per
+# unit of the stronger side) and by both lips rolled in (SEAL_ROLL per unit of the lesser roll:
+# a lower lip rolled alone under the upper teeth is an F or V, lips apart), clipped to 1.
+# mouthClose is then drawn as s * jawOpen (never beyond the jaw: the lips would push through each
+# other), and s of ``seal``, the motion that closes the portrait's own rest gap (a smile showing
+# its teeth; None for a closed-mouth portrait), is added. The floor keeps a lone mouthClose on a
+# still jaw from switching the seal on at 0.001; from 0.02 it seals.
 SEAL_JAW_FLOOR = 0.02
+SEAL_PRESS = 2.0  # pressed lips touch: sealed from mouthPress 0.5
+SEAL_ROLL = 2.0
+# Of the rest gap, the share the jaw closes (the chin rises) when the lips seal; lip_seal
+# stretches the lips across the rest.
 SEAL_JAW_SHARE = 0.5
-SEAL_GAIN: dict[str, float] = {
-    "mouthPressLeft": 2.0, "mouthPressRight": 2.0,  # pressed lips touch: sealed from 0.5
-    "mouthRollLower": 2.0, "mouthRollUpper": 2.0,
-}
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,9 @@ class ExpressionBases:
         ch = self.channels
         jc = (ch.index("jawOpen"), ch.index("mouthClose")) if {"jawOpen", "mouthClose"} <= set(ch) else None
         object.__setattr__(self, "_jaw_close", jc)
-        gains = [(i, SEAL_GAIN[c]) for i, c in enumerate(ch) if c in SEAL_GAIN]
-        object.__setattr__(self, "_seal_idx", np.array([i for i, _ in gains], np.int64))
-        object.__setattr__(self, "_seal_gain", np.array([g for _, g in gains], np.float32))
+        pick = (lambda names: [ch.index(n) for n in names if n in ch])
+        object.__setattr__(self, "_press", pick(("mouthPressLeft", "mouthPressRight")))
+        object.__setattr__(self, "_roll", pick(("mouthRollLower", "mouthRollUpper")))
 
     def lip_closure(self, weights: np.ndarray) -> tuple[np.ndarray, float]:
         """The weights as drawn (mouthClose relative to jawOpen, see SEAL_JAW_FLOOR) and the
@@ -112,8 +114,10 @@ class ExpressionBases:
         j_i, c_i = self._jaw_close
         j, c = float(weights[j_i]), float(weights[c_i])
         s = c / max(j, SEAL_JAW_FLOOR)
-        if len(self._seal_idx):
-            s = max(s, float(np.max(weights[self._seal_idx] * self._seal_gain)))
+        if self._press:
+            s = max(s, SEAL_PRESS * float(max(weights[i] for i in self._press)))
+        if len(self._roll) == 2:
+            s = max(s, SEAL_ROLL * float(min(weights[i] for i in self._roll)))
         s = min(max(s, 0.0), 1.0)
         close = min(max(c, s * j), j)
         if close != c:
