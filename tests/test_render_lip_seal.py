@@ -11,6 +11,7 @@ import pytest
 from faces import portrait_faces
 from marionette.core.face import FaceAnalyzer
 from marionette.core.render import PortraitRenderer
+from marionette.core.render.bases import LIP_INNER_LOWER, LIP_INNER_UPPER
 from marionette.core.types import MotionFrame
 
 BILABIAL = {"jawOpen": 0.15, "mouthClose": 0.15}
@@ -117,14 +118,20 @@ def test_lip_closure_rule(renderers):
     assert b.lip_closure(w)[0] is w and j != c  # nothing to change: no copy
 
 
-def test_closed_mouth_portrait_unchanged(renderers):
-    """hopper's lips already meet: no seal, and a bilabial stays a closed mouth as before."""
+def test_closed_mouth_portrait(renderers):
+    """hopper's lips already meet (a pixel or two apart as landmarks): nothing is remapped and the
+    jaw does not rise; only the inner-lip landmarks come together, so that a bilabial paints no
+    sliver of synthesised teeth between the lips (it did, faded to 40 %)."""
     r = renderers["hopper"]
-    assert r.authored_bases.seal is None and r.seal is None
+    b = r.authored_bases
+    assert r.seal is None and b.seal_jaw is None
+    inner = list(LIP_INNER_UPPER + LIP_INNER_LOWER)
+    assert np.abs(b.seal[inner, 1]).max() < 0.01  # face widths: two pixels at 512
     neutral = r.render(MotionFrame())
     assert np.array_equal(neutral, r.base)
     dark0, _ = _mouth_pixels(r, neutral)
     dark, teeth = _mouth_pixels(r, r.render(MotionFrame.from_dict(BILABIAL)))
+    assert r.last_stats.mouth_drawn is False
     assert teeth == 0 and dark <= dark0 + 10
 
 

@@ -84,7 +84,8 @@ SEAL_JAW_SHARE = 0.5
 class ExpressionBases:
     """channels: ARKit names. deltas: float32 (C, 478, 3), canonical face widths per unit weight.
     seal: float32 (478, 3) or None, the portrait's rest gap closed (see lip_closure);
-    seal_jaw: the part of it the mandible does (the chin rising), None with seal."""
+    seal_jaw: the part of it the mandible does (the chin rising); None with seal, and for a
+    portrait whose lips already meet (its seal only brings the inner-lip landmarks together)."""
 
     channels: tuple[str, ...]
     deltas: np.ndarray
@@ -451,9 +452,14 @@ def build_bases(neutral: np.ndarray, *, calibrated: bool = True) -> ExpressionBa
     deltas = np.stack([out[ch] * g for ch, g in zip(channels, gains)]).astype(np.float32)
     from .lip_seal import SealProfile  # lip_seal reads this module's landmark indices
 
-    profile = SealProfile.build(c)
+    profile = SealProfile.build(c, min_gap=0.0)
     if profile is None:
         return ExpressionBases(channels, deltas)
+    if SealProfile.build(c) is None:
+        # Lips that meet in the photo, a pixel or two apart as landmarks: nothing in the picture
+        # moves (no remap, no jaw), but the layers learn that sealed lips touch, so the mouth
+        # layer paints no sliver of teeth between them at an M.
+        return ExpressionBases(channels, deltas, profile.landmark_delta(c))
     # Sealing a mouth photographed open raises the jaw as well as the lips (the teeth come
     # together): the mandible, less the lips (lip_seal moves those), closes SEAL_JAW_SHARE of the
     # rest gap, as a jaw rotation. Lips alone stretched across the whole gap under a chin that

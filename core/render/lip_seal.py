@@ -67,15 +67,16 @@ class SealProfile:
     over: np.ndarray
 
     @classmethod
-    def build(cls, neutral: np.ndarray) -> SealProfile | None:
-        """From canonical neutral landmarks (478, 3); None for a portrait whose lips already meet."""
+    def build(cls, neutral: np.ndarray, min_gap: float = MIN_GAP) -> SealProfile | None:
+        """From canonical neutral landmarks (478, 3); None where the widest inner-lip gap is under
+        ``min_gap`` (a portrait whose lips already meet)."""
         c = np.asarray(neutral, np.float64)
         lower = (LIP_INNER_UPPER[0], *LIP_INNER_LOWER, LIP_INNER_UPPER[-1])
         x0, x1 = c[LIP_INNER_UPPER[0], 0], c[LIP_INNER_UPPER[-1], 0]
         xs = np.linspace(min(x0, x1), max(x0, x1), N_COLUMNS)
         yu, yl = _curve(c, LIP_INNER_UPPER, xs), _curve(c, lower, xs)
         gap = np.maximum(yl - yu, 0.0)
-        if gap.max() < MIN_GAP:
+        if gap.max() < max(min_gap, 1e-6):
             return None
         yl = yu + gap
         ramp = np.clip(gap / 0.02, 0.0, 1.0)
