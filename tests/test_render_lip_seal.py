@@ -142,3 +142,25 @@ def test_sealed_under_pose(renderers, pose):
         r = renderers[name]
         r.render(MotionFrame.from_dict({**BILABIAL, **pose}))
         assert r.last_stats.mouth_drawn is False, (name, pose)
+
+
+def test_seal_remap_is_monotonic_and_skips_the_teeth(renderers):
+    """lip_seal's backward map: the identity when open; sealed, every output row of a mouth column
+    samples lip or skin (never a photo row between the inner lips), in order (no fold)."""
+    r = renderers["astronaut"]
+    seal = r.seal
+    p = seal.p
+    f = r.face_width_px
+    lm = r.landmarks
+    ys = np.arange(int(lm[0, 1] - 0.1 * f), int(lm[17, 1] + 0.2 * f), 0.25, dtype=np.float32)
+    for x in np.linspace(lm[78, 0], lm[308, 0], 9)[2:-2]:
+        src = np.stack([np.full_like(ys, x), ys], -1)
+        np.testing.assert_allclose(seal.backward(src, 0.0)[0], src, atol=1e-3)
+        out, shade = seal.backward(src, 1.0)
+        assert shade is not None and shade.min() < 0.8  # the seam's shadow
+        t = seal.to_canon
+        cy = out[:, 0] * t[1, 0] + out[:, 1] * t[1, 1] + t[1, 2]
+        cx = float(x * t[0, 0] + ys[0] * t[0, 1] + t[0, 2])
+        yu, yl = np.interp(cx, p.xs, p.yu), np.interp(cx, p.xs, p.yl)
+        assert not np.any((cy > yu + 1e-4) & (cy < yl - 1e-4)), x
+        assert np.all(np.diff(cy) >= -1e-5)
