@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from marionette.core.engine.bench import MouthMeter  # noqa: F401  (re-exported: tests and bench read mouths alike)
 from marionette.core.types import AudioChunk, VideoFrame
 
 
@@ -100,23 +101,3 @@ def tone_bursts(rate: int, total: float, bursts: list[tuple[float, float]], chun
     return [AudioChunk(x[i:i + step].copy(), rate, i / rate) for i in range(0, n, step)]
 
 
-class MouthMeter:
-    """How open the mouth is in a rendered picture, 0 (as neutral) .. 1 (as jawOpen=1), measured
-    on pixels only: darkening inside the region where a fully open jaw changes the picture."""
-
-    def __init__(self, renderer) -> None:
-        from marionette.core.types import MotionFrame
-
-        self.neutral = self._luma(renderer.render(MotionFrame()))
-        opened = self._luma(renderer.render(MotionFrame().with_channels({"jawOpen": 1.0})))
-        dark = np.maximum(self.neutral - opened, 0)
-        self.mask = dark > 40
-        self.full = float(dark[self.mask].mean())
-
-    @staticmethod
-    def _luma(img: np.ndarray) -> np.ndarray:
-        return img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-    def __call__(self, img: np.ndarray) -> float:
-        dark = np.maximum(self.neutral - self._luma(img), 0)
-        return float(dark[self.mask].mean()) / self.full

@@ -96,22 +96,34 @@ def _parts(size: tuple[int, int], fps: float):
     return renderer, StreamingFeatureExtractor.load(), get_generator("envelope", fps=fps)
 
 
-class _Meter:
-    """Mouth opening on pixels (0 = neutral, 1 = jawOpen 1), inside the region a full jaw darkens."""
+class MouthMeter:
+    """How open the mouth is in a rendered picture, on pixels only: 0 = as the neutral render,
+    1 = as jawOpen 1. It counts how far pixels inside the region a full jaw darkens fall below a
+    cavity level (halfway between that region's neutral and fully open brightness), so only a
+    dark opening counts: lips sealed over a portrait's bright teeth (a bilabial) darken the
+    picture too, but read as closed, not open."""
+
+    W = np.array([0.299, 0.587, 0.114], np.float32)
 
     def __init__(self, renderer) -> None:
-        w = np.array([0.299, 0.587, 0.114], np.float32)
-        self.neutral = renderer.render(MotionFrame()).astype(np.float32) @ w
-        dark = np.maximum(self.neutral - renderer.render(MotionFrame().with_channels({"jawOpen": 1.0})).astype(np.float32) @ w, 0)
-        self.mask = dark > 40
-        self.full = float(dark[self.mask].mean())
-        self.w = w
+        neutral = self._luma(renderer.render(MotionFrame()))
+        opened = self._luma(renderer.render(MotionFrame().with_channels({"jawOpen": 1.0})))
+        self.mask = np.maximum(neutral - opened, 0) > 40
+        self.level = 0.5 * float(neutral[self.mask].mean() + opened[self.mask].mean())
+        self.rest = self._below(neutral)
+        self.full = max(self._below(opened) - self.rest, 1e-6)
+
+    def _luma(self, img: np.ndarray) -> np.ndarray:
+        return img.astype(np.float32) @ self.W
+
+    def _below(self, luma: np.ndarray) -> float:
+        return float(np.maximum(self.level - luma[self.mask], 0).mean())
 
     def __call__(self, img: np.ndarray) -> float:
-        return float(np.maximum(self.neutral[self.mask] - img[self.mask].astype(np.float32) @ self.w, 0).mean()) / self.full
+        return (self._below(self._luma(img)) - self.rest) / self.full
 
 
-def _onset_latencies(onsets: list[float], frames: list[tuple[float, float, np.ndarray]], meter: _Meter,
+def _onset_latencies(onsets: list[float], frames: list[tuple[float, float, np.ndarray]], meter: MouthMeter,
                      ref: str = "out") -> list[float]:
     """For each onset: first frame after it (by presentation/out time) whose mouth is open, minus the onset."""
     out = []
@@ -187,7 +199,7 @@ def _bench(seconds: float, size: tuple[int, int], fps: float) -> dict:
 
     clock = MonotonicClock()
     renderer, features, generator = _parts(size, fps)
-    meter = _Meter(renderer)
+    meter = MouthMeter(renderer)
     feeder = FeederSource(clock)
     from ...plugin.sinks import MjpegSink
 
