@@ -82,3 +82,24 @@ def test_cavity_has_depth_and_a_tongue(renderers):
     assert len(band) >= 6 * 3  # at least three rows of it
     red = (band[:, 0] > 1.25 * band[:, 1]) & (band.mean(1) > 70)
     assert red.mean() > 0.6
+
+
+@pytest.mark.parametrize("name", ["hopper", "astronaut"])
+def test_wide_opening_has_no_hard_corners(renderers, name):
+    """At jawOpen 0.8 and 1 the opening is an oval: along its outline no step turns by more than
+    30 degrees (the curve through the landmarks turned 55-68 degrees at the mouth corners and the
+    lower lip's kinks: a hexagon)."""
+    from marionette.core.render.face_frame import HeadPose
+    from marionette.core.render.mouth import POLYGON, _smooth_outline
+
+    r = renderers[name]
+    b = r.authored_bases
+    for jaw in (0.8, 1.0):
+        w = b.weights_from_blendshapes(MotionFrame.from_dict({"jawOpen": jaw}).blendshapes)
+        pts = r.frame.project(b.apply(r.neutral, w), HeadPose())[list(POLYGON), :2]
+        o = _smooth_outline(pts)
+        d = np.diff(np.vstack([o, o[:1]]), axis=0)
+        d = d[np.linalg.norm(d, axis=1) > 1e-6]
+        ang = np.arctan2(d[:, 1], d[:, 0])
+        turn = np.abs((np.diff(np.append(ang, ang[0])) + np.pi) % (2 * np.pi) - np.pi)
+        assert np.degrees(turn).max() < 30.0

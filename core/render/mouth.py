@@ -31,45 +31,23 @@ JAW_CHANNELS = ("jawOpen", "jawLeft", "jawRight", "jawForward")
 SUBPIXEL = 4  # fillPoly shift: polygons are drawn at 1/16 px precision
 
 
-def _catmull_rom(n: int, k: int) -> np.ndarray:
-    """(k (n - 1) + 1, n) matrix: an open chain of n points -> a Catmull-Rom curve through them,
-    k samples per span (end tangents from mirrored neighbours)."""
-    m = np.zeros((k * (n - 1) + 1, n))
-    for span in range(n - 1):
+def _outline_matrix(k: int = 4) -> np.ndarray:
+    """(k n, n) matrix: POLYGON-ordered points -> the smooth closed outline (one matmul a frame).
+
+    A closed uniform cubic B-spline: it approximates the landmarks rather than passing through
+    them (a Catmull-Rom curve through them kept their kinks: at a wide jaw the landmarks
+    themselves lie on a hexagon). It rounds every kink, the mouth corners included, so a wide
+    opening reads as an oval; a narrow one loses a pixel at each corner,
+    where the lips meet anyway."""
+    n = len(POLYGON)
+    m = np.zeros((k * n, n), np.float32)
+    for span in range(n):
         for j in range(k):
             t = j / k
-            # Catmull-Rom weights of p[i-1], p[i], p[i+1], p[i+2]
-            w = 0.5 * np.array([-t**3 + 2 * t**2 - t, 3 * t**3 - 5 * t**2 + 2, -3 * t**3 + 4 * t**2 + t, t**3 - t**2])
+            w = np.array([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3]) / 6
             for off, wi in zip((-1, 0, 1, 2), w):
-                i = span + off
-                if i < 0:  # mirrored ghost point: 2 p0 - p1
-                    m[span * k + j, 0] += 2 * wi
-                    m[span * k + j, 1] -= wi
-                elif i > n - 1:
-                    m[span * k + j, n - 1] += 2 * wi
-                    m[span * k + j, n - 2] -= wi
-                else:
-                    m[span * k + j, i] += wi
-    m[-1, n - 1] = 1.0
+                m[span * k + j, (span + off) % n] += wi
     return m
-
-
-# The inner-lip polygon as two smooth curves from corner to corner (the lips are curves; the
-# 20 points joined by straight lines drew a hexagonal mouth), meeting at sharp corners.
-_N_UP = len(LIP_INNER_UPPER)
-_CURVE_UP = _catmull_rom(_N_UP, 4).astype(np.float32)
-_CURVE_LO = _catmull_rom(len(POLYGON) - _N_UP + 2, 4).astype(np.float32)
-
-
-def _outline_matrix() -> np.ndarray:
-    """(n, 20) matrix: POLYGON-ordered points -> the smooth closed outline (one matmul a frame)."""
-    n = len(POLYGON)
-    upper = np.zeros((_N_UP, n), np.float32)
-    upper[:, :_N_UP] = np.eye(_N_UP)
-    lower = np.zeros((n - _N_UP + 2, n), np.float32)  # corner 308, lower lip back to corner 78
-    lower[:-1, _N_UP - 1:] = np.eye(n - _N_UP + 1)
-    lower[-1, 0] = 1.0
-    return np.vstack([_CURVE_UP @ upper, (_CURVE_LO @ lower)[1:-1]])
 
 
 _OUTLINE = _outline_matrix()
@@ -195,7 +173,8 @@ class MouthLayer:
         mask = _poly_mask((y1 - y0, x1 - x0), poly - (x0, y0))
         if int(mask.max()) == 0:
             return False
-        alpha = mask.astype(np.float32) * (1 / 255)
+        # A lip's inner edge is a soft roll into shadow, not a cut: feather the outline by a pixel.
+        alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) * (1 / 255)
         # A closed mouth whose lips part by less than a couple of pixels shows its lip seam,
         # not a sliver of teeth: fade the interior in with the opening. Sealed lips of a
         # portrait shot with parted lips (bases.lip_closure) meet to within a pixel (depth under
