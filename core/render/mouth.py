@@ -120,18 +120,32 @@ class MouthLayer:
             cols = np.arange(shape[1])
             up_rgb = crop.copy()
             lo_rgb = crop.copy()
-            edge_top = np.clip(np.round(top + 2).astype(int), 0, shape[0] - 1)
+            # The upper teeth's edge row, per column: the brightest, least red row a little below
+            # the inner-lip landmark. The landmark sits on the lip's own margin a pixel or few
+            # above the teeth, so a fixed row under it drew lip colour up the revealed teeth
+            # (a pink smear when the upper lip lifts). A tooth's vertical structure, the gaps
+            # between teeth included, carries on under the lip.
+            n_rows = max(2, int(0.05 * f))
+            win = np.clip(np.round(top).astype(int)[None, :] + np.arange(n_rows)[:, None], 0, shape[0] - 1)
+            px = crop[win, cols]  # (n_rows, w, 3)
+            score = px.mean(-1) - 1.5 * (px[..., 0] - px[..., 2])
+            row_top = win[np.argmax(score, 0), cols].astype(np.float32)
+            k_box = max(3, int(0.04 * f) | 1)  # one edge line, not a tooth-by-tooth comb
+            row_top = cv2.blur(row_top[None, :], (k_box, 1), borderType=cv2.BORDER_REPLICATE)[0]
+            row_top = np.clip(np.round(row_top).astype(int), 0, shape[0] - 1)
             edge_bot = np.clip(np.round(bot - 2).astype(int), 0, shape[0] - 1)
-            above = ys < top[None, :] + 2
+            above = ys < row_top[None, :]
             below = ys > bot[None, :] - 2
-            up_rgb[above] = np.broadcast_to(crop[edge_top, cols][None], crop.shape)[above]
+            up_rgb[above] = np.broadcast_to(crop[row_top, cols][None], crop.shape)[above]
             lo_rgb[below] = np.broadcast_to(crop[edge_bot, cols][None], crop.shape)[below]
-            # Beyond the photo's own teeth lies gum: the repeated edge row fades into it within
-            # a few pixels (repeated all the way it drew teeth stretched into vertical streaks).
-            gum = np.clip(lip_rgb * np.array([1.0, 0.72, 0.72]), 0, 255).astype(np.float32)
-            fade_up = np.clip((top[None, :] + 2 - ys) / (0.025 * f), 0, 1)[..., None]
+            # Beyond the photo's own teeth lie their crowns, then gum: a lifted lip shows more
+            # tooth first (a flat lip-coloured gum band right at the lip's old line read as lip
+            # smeared over the teeth), then gum that darkens into the lip's shadow.
+            gum = np.clip(lip_rgb * np.array([0.92, 0.62, 0.64]), 0, 255).astype(np.float32)
+            rise = np.clip((row_top[None, :] - ys) / (0.06 * f), 0, 1)
+            fade_up = np.clip(rise * 2.5 - 1.0, 0, 1)[..., None]  # tooth to ~40 % of the rise
             fade_lo = np.clip((ys - (bot[None, :] - 2)) / (0.025 * f), 0, 1)[..., None]
-            up_rgb = up_rgb * (1 - fade_up) + gum * fade_up
+            up_rgb = up_rgb * (1 - fade_up) + gum * fade_up * (1 - 0.3 * rise)[..., None]
             lo_rgb = lo_rgb * (1 - fade_lo) + gum * 0.85 * fade_lo
             span = (np.abs(u) <= 0.95) & (ys > top[None, :] - 0.04 * f) & (ys < bot[None, :] + 0.04 * f)
             a_up = np.maximum(inner, span * (ys <= top[None, :] + 1)) * (ys <= split[None, :])
