@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from marionette.core.engine.bench import MouthMeter  # noqa: F401  (re-exported: tests and bench read mouths alike)
+from marionette.tools.bench.pipeline import MouthMeter  # noqa: F401  (re-exported: tests and bench read mouths alike)
 from marionette.core.types import AudioChunk, VideoFrame
 
 

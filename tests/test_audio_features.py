@@ -208,7 +208,7 @@ def test_bench_features_cli(capsys):
 def test_real_recording_streamed_from_file_equals_whole_file():
     """A real G.722 prompt, read with iter_audio in 30 ms chunks and streamed, against load_audio + extract."""
     from marionette.core.audio import iter_audio, load_audio
-    from marionette.core.corpus import real
+    from marionette.tools.corpus import real
 
     if real.available():
         pytest.skip(real.available())

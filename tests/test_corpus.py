@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from marionette.core.corpus import augment, real
-from marionette.core.corpus.build import HELDOUT_VOICES, BuildConfig, build
-from marionette.core.corpus.shards import load_corpus
-from marionette.core.corpus.text import sentence, sentences
+from marionette.tools.corpus import augment, real
+from marionette.tools.corpus.build import HELDOUT_VOICES, BuildConfig, build
+from marionette.tools.corpus.shards import load_corpus
+from marionette.tools.corpus.text import sentence, sentences
 from marionette.core.errors import InputError
 
 needs_tts = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("flite") is None,
@@ -112,7 +112,7 @@ def test_real_clips_have_transcripts_and_align():
 
 
 def test_phones_must_cover_the_speech_and_get_silence_at_both_ends():
-    from marionette.core.corpus.build import PhoneCoverageError, checked_phones
+    from marionette.tools.corpus.build import PhoneCoverageError, checked_phones
     from marionette.core.types import AudioFeatures, Phoneme
 
     loud = np.full(300, -80.0, np.float32)
@@ -129,7 +129,7 @@ def test_phones_must_cover_the_speech_and_get_silence_at_both_ends():
 @needs_tts
 def test_multi_sentence_text_is_timed_to_the_end():
     from marionette.core.audio import extract_features
-    from marionette.core.corpus.build import checked_phones, synthesize_sentences
+    from marionette.tools.corpus.build import checked_phones, synthesize_sentences
     from marionette.core.types import AudioChunk
 
     x, phones = synthesize_sentences("Wow! This peaceful pumpkin is truly warm! Who moved it?", "flite", "slt")

@@ -83,10 +83,10 @@ def test_learns_audio_and_emotion_and_exports(tmp_path):
 
 
 def test_train_command_on_corpus_shards(tmp_path, capsys):
-    """`marionette train` end to end on real shard files (core.corpus.shards format), then the runtime loads it."""
+    """`marionette train` end to end on real shard files (tools.corpus.shards format), then the runtime loads it."""
     import json
 
-    from marionette.core.corpus.shards import CorpusUtterance, write_shard
+    from marionette.tools.corpus.shards import CorpusUtterance, write_shard
     from marionette.core.track import MotionTrack
     from marionette.plugin.cli import main
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from marionette.core.corpus import metrics as M
-from marionette.core.corpus import real
-from marionette.core.corpus.build import teach_track
+from marionette.tools.corpus import metrics as M
+from marionette.tools.corpus import real
+from marionette.tools.corpus.build import teach_track
 from marionette.core.motion_space import CHANNEL_INDEX
 from marionette.core.types import NEUTRAL_VECTOR, Phoneme
 
@@ -79,7 +79,7 @@ needs_real = pytest.mark.skipif(real.available() is not None, reason=str(real.av
 
 @needs_real
 def test_evaluate_envelope_and_teacher_on_real_clips():
-    from marionette.core.corpus.lipsync import evaluate
+    from marionette.tools.corpus.lipsync import evaluate
 
     env = evaluate("envelope", "heldout-real", limit=8)
     teach = evaluate("teacher", "heldout-real", limit=8)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from faces import portrait_faces
-from marionette.core.face.control_eval import CASES, CHANNEL_TARGET, POSE_TARGET_DEG, PSNR_TARGET_DB, evaluate_control
+from marionette.tools.control_eval import CASES, CHANNEL_TARGET, POSE_TARGET_DEG, PSNR_TARGET_DB, evaluate_control
 
 # Today's worst case over the three portraits plus a margin (`marionette eval control`).
 CURRENT_BOUND = {

@@ -12,7 +12,7 @@ import pytest
 from marionette.core.face import FaceAnalyzer, default_portrait_path, load_image
 from marionette.core.motion_space import ARKIT_BLENDSHAPES
 from marionette.core.render import PortraitRenderer
-from marionette.core.render.contact_sheet import contact_sheet
+from marionette.tools.contact_sheet import contact_sheet
 from marionette.core.render.framing import crop_matrix
 from marionette.core.stages import Renderer
 from marionette.core.track import MotionTrack

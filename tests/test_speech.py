@@ -7,7 +7,7 @@ from marionette.core.speech import (
     ARPABET, ENGINES, AlignmentError, EngineUnavailableError, available_engines, force_align, list_voices,
     normalise_transcript, phoneset, synthesize,
 )
-from marionette.core.speech.agreement import onset_differences
+from marionette.tools.speech_agreement import onset_differences
 from marionette.core.types import AudioChunk
 
 TEXT = "My mother made a big pot of bean soup for lunch."

@@ -3,7 +3,7 @@
 Models are mediapipe 0.10.21's tflite files (shipped in models/face) run under ai-edge-litert,
 which works with numpy 2 and needs no mediapipe install (see models/face/MODEL_CARD.md).
 Motion extraction (landmarks -> MotionFrame) lives in ``marionette.core.face.extract`` and the
-control-accuracy evaluation in ``marionette.core.face.control_eval``; they import the renderer's
+control-accuracy evaluation in ``marionette.tools.control_eval``; they import the renderer's
 bases, so they are not imported here.
 """
 

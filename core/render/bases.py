@@ -31,10 +31,10 @@ SIDES = ("Left", "Right")
 SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 
 # How much of each authored motion the landmark analyser reads back from a rendered frame: the
-# median of (read back / commanded) with the flow tracker of core.face.control_eval fitting the
+# median of (read back / commanded) with the flow tracker of tools.control_eval fitting the
 # authored bases (points flow lost weighted by core.face.flow.LOST_CONFIDENCE). Measured on portraits DISJOINT from the control-accuracy set (astronaut, hopper,
 # obama): Biden's portrait and its mirror image, commanded 0.3-0.9
-# (`python -m marionette.core.face.control_eval --calibrate`, control_eval.calibrate_gains).
+# (`python -m marionette.tools.control_eval --calibrate`, control_eval.calibrate_gains).
 # The analyser under-reads warped expressions: a closed rendered lid keeps about half its
 # aperture to the mesh and iris models (a shut real eye too), and the flow reading, which
 # follows the lid margin by its texture where it can (core.face.lid_track), 0.6-0.75 of the

@@ -1,6 +1,6 @@
 """Corpus shards (`marionette corpus build`) -> training Utterances for the diffusion model.
 
-Reads through core.corpus.shards so the on-disk format has one owner; converts features to the
+Reads through tools.corpus.shards so the on-disk format has one owner; converts features to the
 model's 84-wide audio vectors once, up front (the whole corpus fits in RAM: ~0.3 GB per 2 hours).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from marionette.core.corpus.shards import load_corpus as read_split
+from marionette.tools.corpus.shards import load_corpus as read_split
 from marionette.core.generators.diffusion import audio_vector, emotion_vector
 
 from .data import Utterance

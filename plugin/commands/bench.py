@@ -44,7 +44,7 @@ def bench_render(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from ...core.render.framing import parse_size
-    from ...core.render.motion_demo import varied_motion
+    from ...tools.motion_demo import varied_motion
     from ...core.render.portrait import load_renderer
     from ...core.render.threads import single_thread
 
@@ -89,8 +89,8 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
 
 
 def bench_pipeline(args: argparse.Namespace) -> dict:
-    """The live engine end to end on the real clock (core/engine/bench.py says what is measured)."""
-    from ...core.engine.bench import bench_pipeline as run
+    """The live engine end to end on the real clock (tools/bench/pipeline.py says what is measured)."""
+    from ...tools.bench.pipeline import bench_pipeline as run
     from ...core.render.framing import parse_size
 
     return {"benchmark": "pipeline", **run(args.seconds, parse_size(args.size), args.fps)}
@@ -115,7 +115,7 @@ def _features_args(p: argparse.ArgumentParser) -> None:
 
 
 def _bench_features(args: argparse.Namespace) -> dict:
-    from ...core.audio.bench import bench_features
+    from ...tools.bench.audio import bench_features
 
     return {"benchmark": "features", **bench_features(args.seconds)}
 
@@ -127,7 +127,7 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
 
 
 def _bench_generator(args: argparse.Namespace) -> dict:
-    from ...core.generators.diffusion import bench_generator
+    from ...tools.bench.generator import bench_generator
 
     return {"benchmark": "generator", **bench_generator(args.seconds, model_dir=args.model)}
 

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def _build(args) -> int:
     from pathlib import Path
 
-    from ...core.corpus.build import BuildConfig, build
+    from ...tools.corpus.build import BuildConfig, build
     from ...core.errors import InputError
 
     if not args.hours > 0:

@@ -22,7 +22,7 @@ def _lipsync_args(p) -> None:
 
 
 def _lipsync_run(args) -> int:
-    from ...core.corpus.lipsync import evaluate
+    from ...tools.corpus.lipsync import evaluate
 
     r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit, noisy=args.noisy)
     if args.json:
@@ -44,12 +44,12 @@ def _control_args(p) -> None:
 
 
 def _control_run(args) -> int:
-    """Render commanded motions on real portraits, re-analyse every frame (core/face/control_eval.py)."""
+    """Render commanded motions on real portraits, re-analyse every frame (tools/control_eval.py)."""
     import sys
     from pathlib import Path
 
     from ...core.face import load_image
-    from ...core.face.control_eval import TRACKERS, evaluate_control
+    from ...tools.control_eval import TRACKERS, evaluate_control
     from ...core.render.framing import parse_size
 
     if args.portrait:

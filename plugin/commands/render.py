@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size)
     if args.contact_sheet:
-        from ...core.render.contact_sheet import write_contact_sheets
+        from ...tools.contact_sheet import write_contact_sheets
 
         for path in write_contact_sheets(args.contact_sheet, args.portrait, progress=not args.no_progress):
             print(path)

@@ -12,8 +12,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from ..types import MotionFrame
-from .renderer import POSE_RANGE, PortraitRenderer
+from marionette.core.types import MotionFrame
+from marionette.core.render.renderer import POSE_RANGE, PortraitRenderer
 
 TILE = 168
 LABEL_H = 16
@@ -87,7 +87,7 @@ def write_contact_sheets(out_dir: str | Path, portraits: Iterable[str] | str | N
                          size: tuple[int, int] = (512, 512), progress: bool = True) -> list[Path]:
     from tqdm import tqdm
 
-    from .portrait import load_renderer
+    from marionette.core.render.portrait import load_renderer
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

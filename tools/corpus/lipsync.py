@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..track import MotionTrack
-from ..types import NEUTRAL_VECTOR, AudioChunk, AudioFeatures, Phoneme
-from . import metrics, real
+from marionette.core.errors import InputError
+from marionette.core.track import MotionTrack
+from marionette.core.types import NEUTRAL_VECTOR, AudioChunk, AudioFeatures, Phoneme
+from marionette.tools.corpus import metrics, real
 
 EVAL_FPS = 100.0  # scoring rate: predictions are interpolated onto it by their frame times
 SPLITS = ("heldout-real", "heldout-tts")
@@ -51,8 +51,8 @@ class EvalItem:
 
 
 def _item(name: str, text: str, samples: np.ndarray, phones: list[Phoneme]) -> EvalItem:
-    from ..audio import extract_features
-    from .build import checked_phones, teach_track
+    from marionette.core.audio import extract_features
+    from marionette.tools.corpus.build import checked_phones, teach_track
 
     audio = AudioChunk(np.asarray(samples, np.float32), 16000)
     feats = extract_features(audio)
@@ -63,9 +63,9 @@ def _item(name: str, text: str, samples: np.ndarray, phones: list[Phoneme]) -> E
 
 
 def heldout_real(limit: int | None = None) -> list[EvalItem]:
-    from ..audio import load_audio
-    from ..speech import AlignmentError
-    from .build import PhoneCoverageError
+    from marionette.core.audio import load_audio
+    from marionette.core.speech import AlignmentError
+    from marionette.tools.corpus.build import PhoneCoverageError
 
     items = []
     for clip in real.clips("heldout")[:limit]:
@@ -79,8 +79,8 @@ def heldout_real(limit: int | None = None) -> list[EvalItem]:
 
 def _tts_plan() -> list[tuple[str, str, str]]:
     """(engine, voice, text) for the held-out TTS set: held-out voices only, fixed sentences."""
-    from .build import voice_split
-    from .text import sentences
+    from marionette.tools.corpus.build import voice_split
+    from marionette.tools.corpus.text import sentences
 
     held = [(e, v) for e, vs in voice_split(("espeak", "flite", "festival", "piper")).items() for v in vs["heldout"]
             if e != "espeak" or v.partition("+")[0] in EVAL_ESPEAK_ACCENTS]
@@ -98,8 +98,8 @@ def heldout_tts(limit: int | None = None) -> list[EvalItem]:
 
     Sentences whose audio cannot be aligned to their text are left out for every generator, so
     all generators are judged on the same utterances."""
-    from ..speech import AlignmentError, force_align
-    from .build import PhoneCoverageError, synthesize_sentences
+    from marionette.core.speech import AlignmentError, force_align
+    from marionette.tools.corpus.build import PhoneCoverageError, synthesize_sentences
 
     items = []
     for i, (engine, voice, text) in enumerate(_tts_plan()[:limit]):
@@ -148,8 +148,8 @@ def predict(generator, item: EvalItem, phones: list[Phoneme] | None) -> np.ndarr
 
 def noisy_features(item: EvalItem, index: int) -> AudioFeatures:
     """Features of the item's audio after a fixed, seeded real-use augmentation (never clean)."""
-    from ..audio import extract_features
-    from . import augment
+    from marionette.core.audio import extract_features
+    from marionette.tools.corpus import augment
 
     rng = np.random.default_rng(NOISY_SEED + index)
     recipe = augment.draw_recipe(rng, clean_fraction=0.0)
@@ -162,7 +162,7 @@ def evaluate(generator: str = "envelope", split: str = "heldout-real", *, fps: f
 
     noisy: the generator hears the audio through reverb/noise/band-limit/codec (a fixed recipe per
     utterance); the ground truth stays that of the clean speech."""
-    from ..generators import get_generator
+    from marionette.core.generators import get_generator
 
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")

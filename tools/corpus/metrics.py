@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..motion_space import ALL_CHANNELS, CHANNEL_INDEX
-from ..types import Phoneme
+from marionette.core.motion_space import ALL_CHANNELS, CHANNEL_INDEX
+from marionette.core.types import Phoneme
 
 CLOSED_GAP = 0.04
 ROUNDED = 0.25

@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..track import MotionTrack
-from ..types import AudioFeatures, Emotion, Phoneme
+from marionette.core.track import MotionTrack
+from marionette.core.types import AudioFeatures, Emotion, Phoneme
 
 SHARD_FORMAT = "marionette.corpus.shard"
 SHARD_VERSION = 1
@@ -91,7 +91,7 @@ def load_corpus(directory: str | Path, split: str = "train") -> Iterator[CorpusU
     directory = Path(directory)
     manifest = directory / "manifest.json"
     if not manifest.is_file():
-        from ..errors import InputError
+        from marionette.core.errors import InputError
 
         raise InputError(f"{directory} has no manifest.json; build a corpus with `marionette corpus build --out {directory}`")
     for name in json.loads(manifest.read_text())["shards"][split]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..track import MotionTrack
-from ..types import MotionFrame
+from marionette.core.track import MotionTrack
+from marionette.core.types import MotionFrame
 
 
 def varied_motion(n: int = 300, fps: float = 25.0) -> MotionTrack:

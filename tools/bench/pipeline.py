@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from ..clock import MonotonicClock
-from ..types import AudioChunk, MotionFrame
-from .loop import Engine
+from marionette.core.clock import MonotonicClock
+from marionette.core.types import AudioChunk, MotionFrame
+from marionette.core.engine.loop import Engine
 
 RATE = 16000
 PERIOD, BURST = 1.5, 0.6  # an onset every 1.5 s, voiced for 0.6 s
@@ -88,9 +88,9 @@ class FeederSource:
 
 
 def _parts(size: tuple[int, int], fps: float):
-    from ..audio import StreamingFeatureExtractor
-    from ..generators import get_generator
-    from ..render.portrait import load_renderer
+    from marionette.core.audio import StreamingFeatureExtractor
+    from marionette.core.generators import get_generator
+    from marionette.core.render.portrait import load_renderer
 
     renderer, _ = load_renderer(None, size)
     return renderer, StreamingFeatureExtractor.load(), get_generator("envelope", fps=fps)
@@ -188,20 +188,20 @@ async def _run_phase(engine: Engine, seconds: float, frames: list, onsets_window
 
 
 def bench_pipeline(seconds: float = 60.0, size: tuple[int, int] = (512, 512), fps: float = 30.0) -> dict:
-    from ..render.threads import single_thread
+    from marionette.core.render.threads import single_thread
 
     with single_thread():  # one BLAS/OpenCV thread, as `marionette run` uses
         return _bench(float(seconds), size, fps)
 
 
 def _bench(seconds: float, size: tuple[int, int], fps: float) -> dict:
-    from ..control import ControlMixer
+    from marionette.core.control import ControlMixer
 
     clock = MonotonicClock()
     renderer, features, generator = _parts(size, fps)
     meter = MouthMeter(renderer)
     feeder = FeederSource(clock)
-    from ...plugin.sinks import MjpegSink
+    from marionette.plugin.sinks import MjpegSink
 
     mjpeg = MjpegSink(port=0)  # a real sink with a real viewer, so JPEG encoding is in the CPU figure
     engine = Engine(renderer=renderer, generator=generator, features=features, clock=clock, fps=fps,
@@ -255,7 +255,7 @@ def _bench(seconds: float, size: tuple[int, int], fps: float) -> dict:
 def _av_offset(renderer, features, generator, meter, fps: float, seconds: float, delay: float) -> dict:
     """Audio we play: offset of the mouth frame from the moment its sound is played (+ = video late).
     The playback delay is the latency measured in the first phase, which `marionette run` retunes to."""
-    from ...plugin.sources import PlaybackSource  # the playback source lives at the plugin edge
+    from marionette.plugin.sources import PlaybackSource  # the playback source lives at the plugin edge
 
     clock = MonotonicClock()
     features.reset()

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from ..types import Phoneme
+from marionette.core.errors import InputError
+from marionette.core.types import Phoneme
 
 SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
@@ -106,8 +106,8 @@ def aligned(clip: Clip) -> tuple[list[Phoneme], float]:
     if path.is_file():
         doc = json.loads(path.read_text())
         return [Phoneme(s, a, b) for s, a, b in doc["phones"]], doc["duration"]
-    from ..audio import load_audio
-    from ..speech import force_align
+    from marionette.core.audio import load_audio
+    from marionette.core.speech import force_align
 
     audio = load_audio(clip.path)
     phones = force_align(audio, clip.transcript)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..types import Phoneme
+from marionette.core.types import Phoneme
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -46,8 +46,8 @@ def onset_differences(a: Sequence[Phoneme], b: Sequence[Phoneme]) -> np.ndarray:
 
 
 def measure(engine: str, sentences: Sequence[str] = SENTENCES, voice: str | None = None) -> Agreement:
-    from .align import force_align
-    from .tts import synthesize
+    from marionette.core.speech.align import force_align
+    from marionette.core.speech.tts import synthesize
 
     diffs, total = [], 0
     for text in sentences:
@@ -60,7 +60,7 @@ def measure(engine: str, sentences: Sequence[str] = SENTENCES, voice: str | None
 
 
 def main() -> None:
-    from .tts import available_engines
+    from marionette.core.speech.tts import available_engines
 
     for engine, reason in available_engines().items():
         if reason:

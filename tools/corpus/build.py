@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..motion_space import EMOTIONS
-from . import augment, real
-from .shards import CorpusUtterance, write_shard
-from .text import sentence
+from marionette.core.errors import InputError
+from marionette.core.motion_space import EMOTIONS
+from marionette.tools.corpus import augment, real
+from marionette.tools.corpus.shards import CorpusUtterance, write_shard
+from marionette.tools.corpus.text import sentence
 
 ENGINE_WEIGHTS = {"piper": 0.3, "espeak": 0.35, "flite": 0.2, "festival": 0.15}
 # espeak variants that are effects rather than voices (whisper, robots, growls) stay out.
@@ -82,7 +82,7 @@ class Job:
 # ------------------------------------------------------------------------------ voices
 def voice_split(engines: tuple[str, ...]) -> dict[str, dict[str, list[str]]]:
     """engine -> {"train": [...], "heldout": [...]} among the voices installed here."""
-    from ..speech import available_engines, list_voices
+    from marionette.core.speech import available_engines, list_voices
 
     usable = available_engines()
     out = {}
@@ -180,8 +180,8 @@ def _g722_seconds(path: Path) -> float:
 # ------------------------------------------------------------------------------ one job
 def make_utterance(job: Job, fps: float) -> CorpusUtterance:
     """Synthesize or load, augment, extract features, teach the motion. Runs in a worker process."""
-    from ..audio import extract_features, load_audio, to_mono_16k
-    from ..types import AudioChunk, Emotion
+    from marionette.core.audio import extract_features, load_audio, to_mono_16k
+    from marionette.core.types import AudioChunk, Emotion
 
     if job.source == "tts":
         clean, phones = synthesize_sentences(job.text, job.engine, job.voice, speed=job.speed, pitch=job.pitch)
@@ -217,9 +217,9 @@ def synthesize_sentences(text: str, engine: str, voice: str | None, *, speed: fl
     flite times only the first sentence of a multi-sentence text; speaking sentence by sentence keeps
     every engine's timings whole (each sentence brings its own leading/trailing silence: a natural pause).
     """
-    from ..audio import to_mono_16k
-    from ..speech import synthesize
-    from ..types import Phoneme
+    from marionette.core.audio import to_mono_16k
+    from marionette.core.speech import synthesize
+    from marionette.core.types import Phoneme
 
     parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text) if p.strip()]
     audio, phones, t = [], [], 0.0
@@ -244,8 +244,8 @@ def checked_phones(phones, features, duration: float) -> list:
     text) or stop the last phone before the audio ends (espeak); a motion target taught from such
     phones would hold the mouth still while the voice goes on, so those utterances are refused.
     """
-    from ..speech import SIL
-    from ..types import Phoneme
+    from marionette.core.speech import SIL
+    from marionette.core.types import Phoneme
 
     spoken = [p for p in phones if p.symbol != SIL]
     if not spoken:
@@ -269,7 +269,7 @@ def checked_phones(phones, features, duration: float) -> list:
 
 def teach_track(phones, *, fps: float, duration: float, **kwargs):
     """The teacher's motion over exactly ``duration`` s (ceil(duration * fps) frames)."""
-    from ..teacher import teach
+    from marionette.core.teacher import teach
 
     return teach(phones, fps=fps, duration=duration, **kwargs)
 

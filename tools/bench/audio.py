@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from ..types import AudioChunk
-from .features import StreamingFeatureExtractor, extract_features
+from marionette.core.types import AudioChunk
+from marionette.core.audio.features import StreamingFeatureExtractor, extract_features
 
 
 def _speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..types import MotionFrame
-from .extract import MotionExtractor, MotionReference
+from marionette.core.types import MotionFrame
+from marionette.core.face.extract import MotionExtractor, MotionReference
 
 POSE_AXES = ("pitch", "yaw", "roll")
 CHANNEL_TARGET = 0.15  # |commanded - measured| per blendshape channel
@@ -157,9 +157,9 @@ def psnr(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> float:
 
 def evaluate_portrait(name: str, renderer: object, analyzer: object, cases=CASES) -> tuple[list[CaseResult], float, float, list[str]]:
     """Every case on one renderer. Returns (results, psnr neutral, psnr identity warp, failures)."""
-    from ..render.face_frame import HeadPose
-    from .flow import flow_confidence, refine_with_flow
-    from .landmarks import NoFaceError
+    from marionette.core.render.face_frame import HeadPose
+    from marionette.core.face.flow import flow_confidence, refine_with_flow
+    from marionette.core.face.landmarks import NoFaceError
 
     base = renderer.base
     reference_lm = analyzer.analyze(base)
@@ -219,8 +219,8 @@ def landmark_gain(moved: np.ndarray, intended: np.ndarray) -> float:
 def evaluate_control(portraits: dict[str, np.ndarray], size: tuple[int, int] = (512, 512),
                      analyzer: object | None = None, cases=CASES) -> ControlReport:
     """Render every case on every portrait (name -> uint8 RGB photo) and measure it."""
-    from ..render.renderer import PortraitRenderer
-    from .analyzer import FaceAnalyzer
+    from marionette.core.render.renderer import PortraitRenderer
+    from marionette.core.face.analyzer import FaceAnalyzer
 
     analyzer = analyzer or FaceAnalyzer.load()
     all_results, p_neutral, p_tiny, failures = [], {}, {}, []
@@ -259,7 +259,7 @@ def calibration_faces() -> dict[str, np.ndarray]:
     """Portraits disjoint from the evaluation set (core.face.samples.portrait_faces): Biden's
     portrait cropped to head and shoulders, and its mirror image (a second face geometry for
     left/right channels). Calibrating on the evaluated faces would make the figures circular."""
-    from .samples import real_faces
+    from marionette.core.face.samples import real_faces
 
     biden = real_faces()["biden"]
     h = biden.shape[0]
@@ -272,9 +272,9 @@ def calibrate_gains(portraits: dict[str, np.ndarray] | None = None, size: tuple[
     """Per channel: median over portraits and commanded values of (read back / commanded), the
     flow tracker fitting the authored bases. core.render.bases.ANALYSIS_GAIN holds the result
     (``python -m marionette.core.face.control_eval --calibrate`` prints it)."""
-    from ..render.renderer import PortraitRenderer
-    from .analyzer import FaceAnalyzer
-    from .flow import flow_confidence, refine_with_flow
+    from marionette.core.render.renderer import PortraitRenderer
+    from marionette.core.face.analyzer import FaceAnalyzer
+    from marionette.core.face.flow import flow_confidence, refine_with_flow
 
     analyzer = analyzer or FaceAnalyzer.load()
     ratios: dict[str, list[float]] = {}

@@ -1,0 +1,1 @@
+"""Benchmarks behind `marionette bench ...`: each prints JSON; tests never assert their timings."""
