@@ -20,6 +20,13 @@ def register(subparsers) -> None:
     b.add_argument("--engines", default="piper,espeak,flite,festival", help="comma-separated TTS engines to use")
     b.add_argument("--json", action="store_true", help="print the manifest as JSON")
     b.set_defaults(func=_build)
+    r = sub.add_parser("relabel", help="re-teach the mouth of a built corpus with the current teacher",
+                       description="Copies a corpus with every utterance's jaw/mouth channels recomputed by the current "
+                                   "teacher from the stored phones (minutes, not the hours of a build).")
+    r.add_argument("--corpus", required=True, help="a directory made by `marionette corpus build`")
+    r.add_argument("--out", required=True, help="output directory (new or empty)")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r.set_defaults(func=_relabel)
     p.set_defaults(func=lambda args: p.print_help() or 0)
 
 
@@ -51,4 +58,14 @@ def _build(args) -> int:
               f"{sum(len(v) for v in m['voices'].values())} training voices, built in {m['build_seconds']:.0f} s -> {args.out}")
         if m["failed"]:
             print(f"  {len(m['failed'])} utterances failed (see manifest.json 'failed')")
+    return 0
+
+
+def _relabel(args) -> int:
+    from ...tools.corpus.relabel import relabel
+
+    summary = relabel(args.corpus, args.out)
+    print(json.dumps(summary) if args.json else
+          f"relabelled {summary['utterances']} utterances in {summary['shards']} shards -> {args.out} "
+          f"(mean |mouth change| {summary['mean_abs_mouth_change']})")
     return 0

@@ -1,5 +1,6 @@
-"""Audio augmentation that looks like real use: room reverb, background noise, gain and clipping,
-headset/telephone band limits, and MP3/Opus compression (PyAV round trip).
+"""Audio augmentation that looks like real use: other speakers (vocal-tract length, pitch, speaking
+rate), room reverb, background noise, gain and clipping, headset/telephone band limits, and MP3/Opus
+compression (PyAV round trip).
 
 Every effect keeps the audio time-aligned with the original (codec delay is measured and removed),
 because the motion target is computed from the clean timing. Parameters are drawn from a numpy
@@ -28,6 +29,10 @@ class Recipe:
     gain_db: float = 0.0
     codec: str | None = None  # mp3 | opus
     bitrate_kbps: int | None = None
+    # Speaker perturbation (applied first, by `perturb_speaker`, before the teacher sees the phones):
+    formant: float | None = None  # vocal-tract length factor: every formant scaled by it
+    pitch: float | None = None  # F0 ratio, formants kept
+    speed: float | None = None  # speaking-rate factor (> 1 faster); the phones are rescaled with it
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -53,7 +58,15 @@ def draw_recipe(rng: np.random.Generator, clean_fraction: float = 0.2) -> Recipe
     if rng.random() < 0.4:
         codec = str(rng.choice(["mp3", "opus"]))
         kbps = int(rng.choice([16, 24, 32, 48])) if codec == "mp3" else int(rng.choice([8, 12, 16, 24]))
-    return Recipe(rt60, drr, noise, snr, band, gain, codec, kbps)
+    formant = pitch = speed = None
+    if rng.random() < 0.6:
+        # Vocal-tract length varies about +-15 % between adults, more to children (VTLP, Jaitly & Hinton
+        # 2013, uses 0.9-1.1); pitch a musical fourth either way; rate as in Kaldi's 0.9/1.1 speed perturbation.
+        formant = float(np.round(rng.uniform(0.86, 1.16), 3))
+        pitch = float(np.round(2 ** (rng.uniform(-5, 5) / 12), 3))
+        if rng.random() < 0.5:
+            speed = float(np.round(rng.uniform(0.9, 1.12), 3))
+    return Recipe(rt60, drr, noise, snr, band, gain, codec, kbps, formant, pitch, speed)
 
 
 def apply(x: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> np.ndarray:
@@ -71,6 +84,60 @@ def apply(x: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> np.ndarray
     if recipe.codec is not None:
         y = codec_round_trip(y, recipe.codec, recipe.bitrate_kbps or 24)
     return y.astype(np.float32)
+
+
+def perturb_speaker(x: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """Another speaker saying the same: formants scaled by ``recipe.formant`` (vocal-tract length), F0
+    by ``recipe.pitch``, the rate by ``recipe.speed``. Returns len(x) / speed samples, time-aligned
+    with the original's timeline scaled by 1 / speed (so phones scale the same way).
+
+    ffmpeg does the signal work: resampling the rate label (asetrate) scales every frequency and the
+    duration by the formant factor; rubberband then restores the duration (times the speed change) and
+    moves F0 to the wanted ratio while preserving the already-scaled formants."""
+    import subprocess
+
+    a = recipe.formant or 1.0
+    p = recipe.pitch or 1.0
+    v = recipe.speed or 1.0
+    if a == 1.0 and p == 1.0 and v == 1.0:
+        return np.asarray(x, np.float32)
+    chain = (f"asetrate={RATE * a:.3f},aresample={RATE},"
+             f"rubberband=tempo={v / a:.5f}:pitch={p / a:.5f}:formant=preserved:transients=mixed")
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(RATE), "-ac", "1",
+                          "-i", "pipe:", "-af", chain, "-f", "f32le", "-ar", str(RATE), "-ac", "1", "pipe:"],
+                         input=np.asarray(x, np.float32).tobytes(), capture_output=True, check=True).stdout
+    y = np.frombuffer(out, np.float32)
+    n = int(round(x.size / v))
+    # rubberband compensates its own latency; a residue of a few ms is measured on the loudness
+    # envelope (the waveforms of two pitches do not correlate) and removed. Its output can end early
+    # by a block (the tail is silence after the last phone): padded.
+    lag = _envelope_delay(_time_scale_reference(x, n) if v != 1.0 else x, y)
+    y = y[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag, np.float32), y])
+    if y.size < n:
+        y = np.concatenate([y, np.zeros(n - y.size, np.float32)])
+    return y[:n].astype(np.float32)
+
+
+def _time_scale_reference(x: np.ndarray, n: int) -> np.ndarray:
+    """x on an n-sample timeline (linear interpolation): only its loudness envelope is used."""
+    t = np.linspace(0, x.size - 1, n)
+    return np.interp(t, np.arange(x.size), x).astype(np.float32)
+
+
+def _envelope_delay(x: np.ndarray, y: np.ndarray, hop: int = 80, max_lag: int = 40) -> int:
+    """Samples by which y lags x, from the cross-correlation of log energies in 5 ms frames (+-200 ms)."""
+    def env(z: np.ndarray) -> np.ndarray:
+        m = z.size // hop * hop
+        e = np.log(np.mean(z[:m].astype(np.float64).reshape(-1, hop) ** 2, axis=1) + 1e-8)
+        return e - e.mean() if e.size else e
+
+    ex, ey = env(x), env(y)
+    n = min(ex.size, ey.size)
+    if n < 4:
+        return 0
+    ex, ey = ex[:n], ey[:n]
+    scores = [float(np.dot(ex[max(0, -k): n - max(0, k)], ey[max(0, k): n - max(0, -k)])) for k in range(-max_lag, max_lag + 1)]
+    return (int(np.argmax(scores)) - max_lag) * hop
 
 
 # ------------------------------------------------------------------------------ effects

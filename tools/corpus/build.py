@@ -181,7 +181,7 @@ def _g722_seconds(path: Path) -> float:
 def make_utterance(job: Job, fps: float) -> CorpusUtterance:
     """Synthesize or load, augment, extract features, teach the motion. Runs in a worker process."""
     from marionette.core.audio import extract_features, load_audio, to_mono_16k
-    from marionette.core.types import AudioChunk, Emotion
+    from marionette.core.types import AudioChunk, Emotion, Phoneme
 
     if job.source == "tts":
         clean, phones = synthesize_sentences(job.text, job.engine, job.voice, speed=job.speed, pitch=job.pitch)
@@ -189,6 +189,11 @@ def make_utterance(job: Job, fps: float) -> CorpusUtterance:
         clip = _CLIPS.get(job.clip) or next(c for c in real.clips("all") if c.name == job.clip)
         clean = load_audio(clip.path).samples
         phones, _ = real.aligned(clip)
+    if job.recipe.formant or job.recipe.pitch or job.recipe.speed:
+        # Another speaker first: the teacher then sees the phones on the perturbed timeline.
+        clean = augment.perturb_speaker(clean, job.recipe)
+        v = job.recipe.speed or 1.0
+        phones = [Phoneme(p.symbol, p.start / v, p.end / v) for p in phones]
     clean_feats = extract_features(AudioChunk(clean, AUDIO_RATE))
     phones = checked_phones(phones, clean_feats, clean.size / AUDIO_RATE)
     peak = float(np.max(np.abs(clean))) if clean.size else 0.0
