@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marionette.plugin.control.messages import MESSAGES, ProtocolError, SetExpression, SetPose, parse_message
-from marionette.plugin.control.schema import all_schemas, client_message_schema
+from marionette.plugin.control.schema import (all_schemas, client_message_schema, counter_examples, message_schema,
+                                              range_counter_examples)
 from marionette.plugin.control.tags import split_tags
 
 
@@ -85,7 +86,8 @@ def test_inline_tags():
 
 
 # --- fuzzing -----------------------------------------------------------------------------------
-json_leaf = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False) | st.text(max_size=30)
+json_leaf = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False) | st.text(max_size=30)
+             | st.sampled_from([10**400, -(10**400), 2**53, 1.0, 0, -0.0, 1e308]))
 json_value = st.recursive(json_leaf, lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=12), kids, max_size=5),
                           max_leaves=25)
 field_names = st.sampled_from(sorted({f for c in MESSAGES.values() for f in c.__dataclass_fields__} | {"id", "type", "v"}))
@@ -168,3 +170,67 @@ def test_protocol_doc_has_a_valid_example_for_every_message():
     assert seen == set(MESSAGES)
     headings = set(re.findall(r"^### (\w+)", doc, re.M))
     assert set(MESSAGES) - {"unsubscribe"} <= headings
+
+
+# --- the schema and the parser agree ---------------------------------------------------------------
+VALIDATORS = {name: jsonschema.Draft202012Validator(message_schema(cls)) for name, cls in MESSAGES.items()}
+
+
+def _verdicts(obj):
+    """(schema accepts, parser accepts, parser's clamps or error code) for one decoded message."""
+    mtype = obj.get("type") if isinstance(obj, dict) else None
+    schema_ok = isinstance(mtype, str) and mtype in VALIDATORS and VALIDATORS[mtype].is_valid(obj)
+    try:
+        parsed = parse_message(json.dumps(obj))
+    except ProtocolError as e:
+        assert e.code != "internal", (obj, e)  # a refusal names what was wrong; never a crash
+        return schema_ok, False, e.code
+    return schema_ok, True, parsed.clamps
+
+
+def test_schema_examples_and_counter_examples_agree_with_the_parser():
+    counted = 0
+    for name, cls in MESSAGES.items():
+        assert _verdicts(cls.EXAMPLE) == (True, True, ())
+        for why, msg in counter_examples(cls):
+            schema_ok, parser_ok, code = _verdicts(msg)
+            assert not schema_ok and not parser_ok, (name, why, schema_ok, code)
+            counted += 1
+        for field, msg in range_counter_examples(cls):
+            schema_ok, parser_ok, clamps = _verdicts(msg)
+            # the documented leniency: the schema refuses, the server clamps and says so
+            assert not schema_ok and parser_ok and field in {c.channel for c in clamps}, (name, field)
+            counted += 1
+    assert counted > 300
+
+
+def test_overflowing_numbers_and_boolean_version_are_refused():
+    """The 401-digit integer closed the connection (OverflowError); "v": true was accepted."""
+    huge = "9" * 401
+    for raw, field in [
+        ('{"id": 1, "type": "set_emotion", "label": "happy", "intensity": %s}' % huge, "intensity"),
+        ('{"id": 1, "type": "set_expression", "values": {"jawOpen": -%s}}' % huge, "values.jawOpen"),
+        ('{"id": 1, "type": "motion", "values": {"yaw": %s}}' % huge, "values.yaw"),
+        ('{"id": 1, "type": "push_audio", "sample_rate": %s}' % huge, "sample_rate"),
+        ('{"id": 1, "type": "look_at", "x": %s, "y": 0}' % ("9" * 5000), "x"),  # past Python's 4300-digit limit
+        ('{"id": 1, "type": "ping", "v": true}', "v"),
+    ]:
+        with pytest.raises(ProtocolError) as e:
+            parse_message(raw)
+        assert e.value.code in ("bad_value", "unsupported_version") and e.value.field == field, raw[:60]
+        assert e.value.to_json()["id"] == 1
+        assert "digit integer" in str(e.value) or field == "v"
+    assert parse_message('{"type": "ping", "v": 1.0}').message.TYPE == "ping"  # JSON's 1.0 is 1
+
+
+@pytest.mark.slow
+@settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_messages())
+def test_fuzz_schema_and_parser_agree(raw):
+    """Whatever the schema accepts the parser takes as it is; whatever the parser refuses the
+    schema refuses too (the parser is only more lenient on range, where it clamps)."""
+    schema_ok, parser_ok, detail = _verdicts(json.loads(raw))
+    if schema_ok:
+        assert parser_ok and detail == (), (raw, detail)
+    if not parser_ok:
+        assert not schema_ok, (raw, detail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import math
 import re
 from dataclasses import MISSING, dataclass, field
@@ -21,14 +22,19 @@ from ...core.errors import InputError
 from ...core.motion_space import ALL_CHANNELS, ARKIT_BLENDSHAPES, EMOTIONS, POSE_RANGES
 from ...core.types import Clamp
 
+log = logging.getLogger(__name__)
+
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 512 * 1024  # a base64 push_audio chunk of ~10 s at 16 kHz fits; more is refused
 MAX_TEXT = 4000
 MAX_ID = 64
+MAX_INT_ID = 2**53 - 1  # integer ids that survive a round trip through a JavaScript number
 MAX_PCM_B64 = MAX_MESSAGE_BYTES - 1024
 SUBSCRIBABLE = ("speech", "errors", "status", "stats", "motion")
 # Voice names reach TTS command lines: letters, digits and . _ + - only, never a leading dash.
-VOICE_PATTERN = r"^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*$"
+# The end is written (?![\s\S]), not $: Python's $ also matches before a final newline, and
+# JSON Schema validators (jsonschema uses Python's re.search) would then accept "en\n".
+VOICE_PATTERN = r"^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*(?![\s\S])"
 
 
 class ProtocolError(InputError):
@@ -283,9 +289,42 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# A float holds about 308 decimal digits; an integer longer than this cannot be any of our numbers.
+# Kept as a marker instead of an int: Python refuses to even convert more than 4300 digits.
+MAX_INT_DIGITS = 310
+
+
+class Oversized:
+    """A JSON integer too long for a float: every field refuses it with `bad_value`."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<{self.digits}-digit integer>"
+
+
+def _parse_int(text: str) -> int | Oversized:
+    digits = len(text) - text.startswith("-")
+    return Oversized(digits) if digits > MAX_INT_DIGITS else int(text)
+
+
+def _as_float(v: Any) -> float | None:
+    """A JSON number as a finite float, or None when it does not fit one (1e400, a 401-digit integer)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        x = float(v)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
+
+
 def _type_name(v: Any) -> str:
     if v is None:
         return "null"
+    if isinstance(v, Oversized):
+        return repr(v)
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(type(v), type(v).__name__)
 
 
@@ -295,7 +334,41 @@ def _short(v: Any) -> str:
 
 
 def parse_message(raw: str | bytes) -> Parsed:
-    """Check one text frame against protocol v1; raise ProtocolError saying what was wrong."""
+    """Check one text frame against protocol v1; raise ProtocolError saying what was wrong.
+
+    Nothing else escapes: whatever a message contains, the caller gets a Parsed or a ProtocolError
+    (a failure of this module itself becomes code `internal`, logged with its traceback)."""
+    try:
+        return _parse(raw)
+    except ProtocolError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a bug here must cost one error reply, never the connection
+        log.exception("protocol parser failed")
+        raise ProtocolError("internal", f"the server could not read this message ({type(e).__name__}); "
+                            "this is a bug in Marionette, please report it") from None
+
+
+def parse_object(obj: Any, *, allowed: tuple[str, ...] | None = None) -> Parsed:
+    """Check an already-decoded message (an OBS custom event, a panel action) like a text frame.
+    allowed: the message types this caller accepts (None: all)."""
+    try:
+        obj = json.loads(json.dumps(obj, allow_nan=False), parse_int=_parse_int)
+    except (TypeError, ValueError, RecursionError):
+        raise ProtocolError("bad_message", f"command is {_type_name(obj)} that is not plain JSON; expected an "
+                            'object like {"type": "gesture", "name": "nod"}') from None
+    if allowed is not None and isinstance(obj, dict) and obj.get("type") not in allowed:
+        raise ProtocolError("unknown_type", f"command type {_short(obj.get('type'))}; expected one of "
+                            f"{', '.join(allowed)}", field="type")
+    try:
+        return _check_object(obj)
+    except ProtocolError:
+        raise
+    except Exception as e:  # noqa: BLE001 - as in parse_message
+        log.exception("protocol parser failed")
+        raise ProtocolError("internal", f"the server could not read this command ({type(e).__name__})") from None
+
+
+def _parse(raw: str | bytes) -> Parsed:
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -304,20 +377,28 @@ def parse_message(raw: str | bytes) -> Parsed:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"message is {len(raw)} bytes, the limit is {MAX_MESSAGE_BYTES}")
     try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
+        obj = json.loads(raw, parse_constant=_reject_constant, parse_int=_parse_int)
     except (ValueError, RecursionError) as e:
         raise ProtocolError("bad_json", f"message is not valid JSON ({str(e)[:80]}); expected an object like "
                             '{"id": 1, "type": "ping"}') from None
+    return _check_object(obj)
+
+
+def _check_object(obj: Any) -> Parsed:
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", f"message is a JSON {_type_name(obj)}, expected an object with a 'type'")
     msg_id = obj.get("id")
     if msg_id is not None and not (
         (isinstance(msg_id, str) and len(msg_id) <= MAX_ID)
-        or (isinstance(msg_id, int) and not isinstance(msg_id, bool) and abs(msg_id) < 2**53)
+        # an integer, also when written 7.0 (JSON Schema's "integer" says the same)
+        or (isinstance(msg_id, (int, float)) and not isinstance(msg_id, bool)
+            and abs(msg_id) <= MAX_INT_ID and float(msg_id).is_integer())
     ):
         raise ProtocolError("bad_value", f"id is {_short(msg_id)}, expected a string of at most {MAX_ID} "
-                            "characters or an integer", field="id")
-    if "v" in obj and obj["v"] != PROTOCOL_VERSION:
+                            f"characters or an integer of at most {MAX_INT_ID}", field="id")
+    version = obj.get("v", PROTOCOL_VERSION)
+    # True == 1 in Python, not in JSON: the schema says const 1, so a boolean is refused.
+    if isinstance(version, bool) or not isinstance(version, (int, float)) or version != PROTOCOL_VERSION:
         raise ProtocolError("unsupported_version", f"protocol version {_short(obj['v'])}, this server speaks "
                             f"version {PROTOCOL_VERSION}", id=msg_id, field="v")
     mtype = obj.get("type")
@@ -363,13 +444,13 @@ def _value(mtype: str, name: str, spec: Spec, v: Any, clamps: list[Clamp], msg_i
             raise bad("true or false")
         return v
     if k in ("num", "int"):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, Oversized)):
             raise bad(_expected(spec))
-        if k == "int" and not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
+        x = _as_float(v)
+        if x is None:
+            raise bad("a finite number that fits a 64-bit float")
+        if k == "int" and not x.is_integer():
             raise bad("an integer")
-        x = float(v)
-        if not math.isfinite(x):
-            raise bad("a finite number")
         if spec.lo is not None and x < spec.lo or spec.hi is not None and x > spec.hi:
             y = min(max(x, spec.lo), spec.hi)
             clamps.append(Clamp(name, x, y))
@@ -404,10 +485,11 @@ def _value(mtype: str, name: str, spec: Spec, v: Any, clamps: list[Clamp], msg_i
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ProtocolError("bad_value", f"{mtype}.{name} has unknown channel {_short(key)}{hint}; "
                                     f"valid: {', '.join(spec.choices)}", id=msg_id, field=f"{name}.{key}")
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-                raise ProtocolError("bad_value", f"{mtype}.{name}.{key} is {_short(x)}, expected a finite number",
-                                    id=msg_id, field=f"{name}.{key}")
-            out[key] = float(x)
+            fx = _as_float(x)
+            if fx is None:
+                raise ProtocolError("bad_value", f"{mtype}.{name}.{key} is {_short(x)}, expected a finite number "
+                                    "that fits a 64-bit float", id=msg_id, field=f"{name}.{key}")
+            out[key] = fx
         return out
     raise AssertionError(f"unhandled spec kind {k}")  # a bug in this module, not in the message
 
