@@ -80,10 +80,12 @@ def loss_fn(pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor, velocity_w
 
 def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, train_cfg: TrainConfig,
           data_cfg: DataConfig, net_cfg: NetConfig | None = None, resume: Path | None = None,
-          progress: bool = True, stop_after: int | None = None) -> Path:
+          progress: bool = True, stop_after: int | None = None, init_from: Path | None = None) -> Path:
     """Train (or resume) and write out/diffusion.pt, loss.csv and loss.png; returns the checkpoint path.
 
     stop_after: end at this step as an interruption would (the schedule still plans train_cfg.steps).
+    init_from: a fresh run (new optimiser, schedule and data config, e.g. another lookahead) whose
+    weights and statistics start from this checkpoint (`warm_start`).
     """
     from tqdm import tqdm
 
@@ -104,6 +106,16 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
         if wanted.mel_norm_frames > 0 and data_cfg.mel_norm_frames <= 0:
             data_cfg = replace(data_cfg, mel_norm_frames=wanted.mel_norm_frames, mel_norm_max=wanted.mel_norm_max)
             stats = replace(stats, mel_prior=speech_mel_mean(train_utts))
+    elif init_from is not None:
+        donor = torch.load(init_from, weights_only=False)
+        # The donor's normalisation statistics and network shape are kept (its weights mean nothing
+        # under others); only the audio context (the lookahead) may change, and speaker normalisation
+        # stays as the donor had it.
+        old_data = DataConfig(**donor["data"])
+        data_cfg = replace(data_cfg, mel_norm_frames=old_data.mel_norm_frames, mel_norm_max=old_data.mel_norm_max,
+                           context_before=old_data.context_before, context_step=old_data.context_step)
+        net_cfg = replace(NetConfig(**donor["net"]), window=data_cfg.window, n_context=len(data_cfg.offsets))
+        stats = Stats.from_json(donor["stats"])
     else:
         stats = compute_stats(train_utts)
         if data_cfg.mel_norm_frames > 0:
@@ -122,6 +134,9 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
         step, history, elapsed0 = state["step"], state["history"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+    elif init_from is not None:
+        warm_start(model, donor["ema"], DataConfig(**donor["data"]).offsets, data_cfg.offsets)
+        ema.load_state_dict(model.state_dict())
     sampler = WindowSampler(train_utts, stats, data_cfg)
     val_batch = WindowSampler(val_utts or train_utts, stats, data_cfg).windows(np.random.default_rng(1234), 256)
     val_rng_seed = 4321
@@ -176,6 +191,32 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
     bar.close()
     save()
     return ckpt_path
+
+
+def warm_start(model: MotionDenoiser, donor: dict, donor_offsets: np.ndarray, offsets: np.ndarray) -> None:
+    """Load a donor's weights into ``model``, whose audio context may span other offsets.
+
+    The per-frame audio MLP's first layer reads the context rows side by side (row k's 24 projected
+    features at columns 24k..24k+23); a row at an offset the donor also heard takes the donor's
+    columns, a new row starts at zero (silent until trained), a dropped row's columns are discarded.
+    Every other tensor has the same shape and is copied."""
+    own = model.state_dict()
+    d_row = model.cfg.d_audio_row
+    key = "audio_mlp.1.weight"
+    for name, value in donor.items():
+        if name == key:
+            w = torch.zeros_like(own[key])
+            where = {round(float(o), 4): i for i, o in enumerate(donor_offsets)}
+            for j, o in enumerate(offsets):
+                i = where.get(round(float(o), 4))
+                if i is not None:
+                    w[:, j * d_row:(j + 1) * d_row] = value[:, i * d_row:(i + 1) * d_row]
+            own[key] = w
+        elif own[name].shape == value.shape:
+            own[name] = value.clone()
+        else:
+            raise ValueError(f"warm start: {name} is {tuple(value.shape)} in the donor, {tuple(own[name].shape)} here")
+    model.load_state_dict(own)
 
 
 def write_curves(history: list[dict], out: Path) -> None:

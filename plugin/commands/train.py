@@ -30,6 +30,12 @@ def register(subparsers) -> None:
                         "counts as at a stream's start; 0 = off (default 50 for a new model; with --resume the "
                         "checkpoint's setting, unless given: then it is switched on for the fine-tune)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (diffusion.pt)")
+    p.add_argument("--init-from", type=Path, metavar="CKPT",
+                   help="a fresh run whose weights and statistics start from this checkpoint (another "
+                        "--lookahead is allowed: the audio context is mapped by offset)")
+    p.add_argument("--lookahead", type=float, default=None, metavar="MS",
+                   help="audio the model hears after each frame, in ms (default 120; the live delay is this "
+                        "plus the rest of a hop)")
     p.add_argument("--export-only", action="store_true", help="skip training; export --resume (or OUT/diffusion.pt)")
     p.add_argument("--hop", type=int, default=2, help="runtime default: frames per model call (default 2)")
     p.add_argument("--sample-steps", type=int, default=4, help="runtime default: DDIM steps (default 4)")
@@ -53,6 +59,13 @@ def _run(args) -> int:
     from ...models.diffusion.network import NetConfig
     from ...models.diffusion.train import RuntimeDefaults, TrainConfig, train
 
+    if args.resume is not None and args.init_from is not None:
+        raise InputError("--resume continues a run as it was; --init-from starts a new one from its weights: pick one")
+    for flag, path in (("--resume", args.resume), ("--init-from", args.init_from)):
+        if path is not None and not path.exists():
+            raise InputError(f"{flag} {path}: no such checkpoint; expected a diffusion.pt from an earlier run")
+    if args.lookahead is not None and not 0 <= args.lookahead <= 400:
+        raise InputError(f"--lookahead {args.lookahead:g}: expected 0..400 ms")
     if args.resume is not None and not args.resume.exists():
         raise InputError(f"--resume {args.resume}: no such checkpoint; expected a diffusion.pt from an earlier run")
     runtime = RuntimeDefaults(hop=args.hop, steps=args.sample_steps, guidance=args.guidance)
@@ -69,7 +82,7 @@ def _run(args) -> int:
               f"{len(corpus.heldout)} held out")
         ckpt = train(corpus.train, corpus.heldout, args.out, train_cfg=cfg,
                      data_cfg=_data_config(args, corpus.fps), net_cfg=sizes[args.size], resume=args.resume,
-                     progress=not args.quiet)
+                     progress=not args.quiet, init_from=args.init_from)
     onnx = export(ckpt, args.out, runtime=runtime, centre_offset=corpus.centre_offset)
     print(f"train: wrote {ckpt}, {onnx}, {args.out / 'diffusion.json'}, {args.out / 'loss.csv'}, "
           f"{args.out / 'loss.png'}")
@@ -77,9 +90,14 @@ def _run(args) -> int:
 
 
 def _data_config(args, fps: float):
+    from dataclasses import replace
+
     from ...models.diffusion.data import DataConfig
 
     frames = args.mel_norm if args.mel_norm is not None else (0.0 if args.resume else 50.0)
     if frames < 0:
         raise InputError(f"--mel-norm {frames:g}: expected 0 (off) or a positive number of 10 ms rows")
-    return DataConfig(fps=fps, mel_norm_frames=frames)
+    cfg = DataConfig(fps=fps, mel_norm_frames=frames)
+    if args.lookahead is not None:
+        cfg = replace(cfg, lookahead=args.lookahead / 1000.0)
+    return cfg
