@@ -215,23 +215,27 @@ def test_speaking_switches_scene_and_shows_an_on_air_source(obs, scene):
 
 
 def test_commands_from_obs_are_checked_before_they_reach_the_mixer():
+    from marionette.core.clock import MonotonicClock
     from marionette.core.errors import InputError
+    from marionette.plugin.control.commands import Commands
     from marionette.plugin.obs.bridge import apply_command
 
     engine = FakeEngine()
-    assert apply_command(engine, {"type": "set_expression", "values": {"jawOpen": 0.5}, "hold": 1}) == "expression jawOpen"
+    commands = Commands(engine, MonotonicClock())
+    assert apply_command(commands, {"type": "set_expression", "values": {"jawOpen": 0.5}, "hold": 1}) == "expression jawOpen"
     assert engine.mixer.state()["overrides"] == {"jawOpen": 0.5}
-    apply_command(engine, {"type": "gesture", "name": "tilt", "side": "left", "duration": 0.5})
-    apply_command(engine, {"type": "look_at", "x": 0.5, "y": -0.2})
+    apply_command(commands, {"type": "gesture", "name": "tilt", "side": "left", "duration": 0.5})
+    apply_command(commands, {"type": "look_at", "x": 0.5, "y": -0.2})
     assert engine.mixer.state()["gaze"] == {"x": 0.5, "y": -0.2}
-    apply_command(engine, {"type": "interrupt"})
+    apply_command(commands, {"type": "interrupt"})
     assert engine.interrupted == 1
-    apply_command(engine, {"type": "reset"})
+    apply_command(commands, {"type": "reset"})
     assert engine.mixer.state()["overrides"] == {}
     for bad in ([1, 2], {"type": "gesture"}, {"type": "gesture", "name": "nod", "intensity": "lots"},
                 {"type": "gesture", "name": "wink", "side": "up"}, {"type": "set_emotion", "label": "smug"},
                 {"type": "set_expression", "values": {"jawOpen": "wide"}}, {"type": "set_expression", "values": {"jaw": 1}},
-                {"type": "speak", "text": ""}, {"type": "teleport"}):
+                {"type": "speak", "text": ""}, {"type": "teleport"}, {"type": "gesture", "name": "nod", "intensity": 10**400},
+                {"type": "look_at", "x": True, "y": 0}, {"type": "push_audio", "pcm": "AAAA"}):
         with pytest.raises(InputError):
-            apply_command(engine, bad)
+            apply_command(commands, bad)
     assert engine.said == []

@@ -7,6 +7,7 @@ loop's pacing; it only touches the engine through EngineControl (LiveApp).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...core.clock import Clock
 from ...core.control.api import EngineControl
@@ -14,8 +15,11 @@ from ...core.errors import InputError
 from .auth import load_or_create_token, token_path
 from .server import ControlServer, ServerConfig, ServerThread
 
+if TYPE_CHECKING:
+    from ..config import ControlConfig
 
-def start_control(engine: EngineControl, cfg, *, clock: Clock, page_ports: tuple[int, ...] = ()) -> tuple[ServerThread, str, Path]:
+
+def start_control(engine: EngineControl, cfg: ControlConfig, *, clock: Clock, page_ports: tuple[int, ...] = ()) -> tuple[ServerThread, str, Path]:
     """Serve ``engine`` as ``cfg`` (plugin.config.ControlConfig) says, plus the VMC bridges it asks
     for (closed with the server thread). Returns (thread, url, token file)."""
     path = Path(cfg.token_file) if cfg.token_file else token_path()
@@ -42,17 +46,17 @@ def start_control(engine: EngineControl, cfg, *, clock: Clock, page_ports: tuple
     return thread, server.url, path
 
 
-def _start_vmc(engine: EngineControl, cfg, clock: Clock) -> list:
+def _start_vmc(engine: EngineControl, cfg: ControlConfig, clock: Clock) -> list:
     from .vmc import VmcReceiver, VmcSender
 
     bridges: list = []
-    if getattr(cfg, "vmc_in_port", None) is not None:
+    if cfg.vmc_in_port is not None:
         try:
             bridges.append(VmcReceiver(engine.mixer, clock=clock, host=cfg.host, port=cfg.vmc_in_port).start())
         except OSError as e:
             raise InputError(f"cannot receive VMC on {cfg.host}:{cfg.vmc_in_port} ({e.strerror or e}); "
                              "pick another [control] vmc_in_port") from None
-    if getattr(cfg, "vmc_out", None):
+    if cfg.vmc_out:
         host, _, port = cfg.vmc_out.rpartition(":")
         if not host or not port.isdigit():
             raise InputError(f"[control] vmc_out = {cfg.vmc_out!r}, expected host:port such as 127.0.0.1:39540")

@@ -357,7 +357,9 @@ def parse_object(obj: Any, *, allowed: tuple[str, ...] | None = None) -> Parsed:
         raise ProtocolError("bad_message", f"command is {_type_name(obj)} that is not plain JSON; expected an "
                             'object like {"type": "gesture", "name": "nod"}') from None
     if allowed is not None and isinstance(obj, dict) and obj.get("type") not in allowed:
-        raise ProtocolError("unknown_type", f"command type {_short(obj.get('type'))}; expected one of "
+        kind = obj.get("type")
+        shown = repr(kind) if isinstance(kind, str) else _short(kind)
+        raise ProtocolError("unknown_type", f"command type {shown}; expected one of "
                             f"{', '.join(allowed)}", field="type")
     try:
         return _check_object(obj)

@@ -1,18 +1,18 @@
 """The control websocket server: protocol v1 over the `websockets` library, 127.0.0.1 by default.
 
-Each connection is checked at the handshake (token, Origin, client count), then every text frame is
-parsed (messages.py), rate-limited per connection, applied to the engine through EngineControl and
-answered with a reply or a structured error. Outgoing messages go through a bounded per-connection
-queue: events (motion, stats) are dropped for a slow reader, and a client that stops reading its
-replies is disconnected, so one client can never hold up the frame loop or the other clients.
-Trade-off: handlers run on the server's event loop and must stay cheap; the engine only queues.
+Transport and limits only. Each connection is checked at the handshake (token, Origin, client
+count); every text frame is parsed (messages.py), metered per connection and in all, and handed
+to the command layer (commands.py), which alone touches the engine. Answers and subscribed events
+go out through a bounded per-connection queue: events are dropped for a slow reader, and a client
+that stops reading its replies is disconnected, so one client can never hold up the frame loop or
+the other clients. Trade-off: messages are parsed before they are metered (the meter depends on
+the message type: motion frames have their own 60 Hz budget and are dropped quietly over it),
+so a flood costs the server a parse per message; the meters and the late-frame yield bound that.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import functools
 import json
@@ -26,27 +26,26 @@ import numpy as np
 
 from ...core.clock import Clock, MonotonicClock
 from ...core.control.api import EngineControl, MotionEvent, SpeechEvent
+from ...core.engine.stats import StatusEvent
 from ...core.errors import InputError
-from ...core.motion_space import POSE_CHANNELS
-from ...core.types import AudioChunk, Clamp, Emotion, MotionFrame
+from ...core.types import MotionFrame
 from . import messages as m
 from .auth import OriginPolicy, offered_token, token_matches
+from .commands import Commands, Session
 from .ratelimit import TokenBucket
-from .tags import Segment, split_tags
 
 log = logging.getLogger(__name__)
 
-MOTION_IN_TRANSITION = 0.05  # s; smooths a 30-60 Hz tracker stream without adding visible lag
-MAX_PENDING_SPEECH = 256  # tag actions waiting for their speech to start; older ones are forgotten
 TOO_MANY_REFUSALS = 2000  # rate-limited messages in a row before the connection is closed
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     """host/port: where to listen (port 0 picks a free one). rate/burst: messages per second per
-    connection. motion_hz: streamed motion frames per second per connection. audio_realtime: how
-    many times faster than real time pushed audio may arrive. allowed_origins: extra browser origins
-    (our own http://127.0.0.1:port pages are always allowed)."""
+    connection. motion_hz: streamed motion frames per second per connection (more are dropped
+    quietly). audio_realtime: how many times faster than real time pushed audio may arrive, at any
+    sample rate; audio_burst: seconds of audio one connection may push at once. allowed_origins:
+    extra browser origins (our own http://127.0.0.1:port pages are always allowed)."""
 
     host: str = "127.0.0.1"
     port: int = 8768  # 8765 MJPEG, 8766 preview, 8767 control panel
@@ -57,6 +56,7 @@ class ServerConfig:
     burst: float = 200.0
     motion_hz: float = 60.0
     audio_realtime: float = 4.0
+    audio_burst: float = 12.0  # s: a whole push_audio message of 16 kHz audio (the largest that fits)
     max_clients: int = 64
     outbox: int = 512
     # All connections together: what the server thread may spend on messages without starving the
@@ -74,12 +74,12 @@ class _Conn:
     motion_bucket: TokenBucket
     audio_bucket: TokenBucket
     outbox: asyncio.Queue
+    session: Session = field(default_factory=Session)
     subs: set[str] = field(default_factory=set)
     motion_rate: float = 15.0
     stats_rate: float = 1.0
     last_motion: float = -1e9
     last_stats: float = -1e9
-    sample_rate: int = 16000
     refused_in_row: int = 0
     dropped_events: int = 0
     messages: int = 0
@@ -96,18 +96,18 @@ class ControlServer:
             raise InputError("the control server needs a token of at least 16 characters (auth.load_or_create_token)")
         self.engine, self.config = engine, config
         self.clock = clock or MonotonicClock()
+        self.commands = Commands(engine, self.clock)
         self._token = token
         self._conns: set[_Conn] = set()
         self._server: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
-        self._on_start: dict[str, tuple[Segment, bool]] = {}
-        self._on_end: dict[str, Segment] = {}
         self.port = config.port
         self._total = TokenBucket(config.total_rate, config.total_rate, self.clock)
         self.counters = {"connections": 0, "refused_handshakes": 0, "messages": 0, "errors": 0,
-                         "rate_limited": 0, "events_dropped": 0, "dropped_clients": 0, "yields": 0}
+                         "rate_limited": 0, "motion_dropped": 0, "events_dropped": 0, "dropped_clients": 0,
+                         "yields": 0}
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -120,15 +120,17 @@ class ControlServer:
             max_size=self.config.max_message_bytes,
             max_queue=16,
             compression=None,  # deflate costs CPU we need for frames, and invites decompression bombs
-            ping_interval=20, ping_timeout=20, close_timeout=2,
+            ping_interval=20, ping_timeout=20, close_timeout=2, open_timeout=10,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._origins = OriginPolicy.for_server(self.config.host, [self.port, *self.config.page_ports],
                                                 self.config.allowed_origins)
+        self.commands.start()
         self._unsubscribe = self.engine.subscribe(self._from_engine_thread)
         self._spawn(self._stats_ticker())
 
     async def close(self) -> None:
+        self.commands.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -162,11 +164,11 @@ class ControlServer:
     def _loop_is_late(self) -> bool:
         late = self.config.yield_when_late
         mixer = self.engine.mixer
-        last = getattr(mixer, "last_frame_t", None)
+        last = mixer.last_frame_t
         if late is None or last is None:
             return False
         # late = the next frame is overdue by more than `late` (at any frame rate)
-        return self.clock.now() - last > getattr(mixer, "frame_interval", 0.0) + late
+        return self.clock.now() - last > mixer.frame_interval + late
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -181,33 +183,46 @@ class ControlServer:
 
     # --- handshake -------------------------------------------------------------------------------
     def _check_handshake(self, connection, request):
-        origin = request.headers.get("Origin")
+        refuse = self._refusal(request)
+        if refuse is None:
+            return None
+        self.counters["refused_handshakes"] += 1
+        return connection.respond(*refuse)
+
+    def _refusal(self, request) -> tuple[HTTPStatus, str] | None:
+        headers = request.headers
+        for name in ("Origin", "Authorization", "Host"):
+            if len(headers.get_all(name)) > 1:  # which one would count? neither: say so
+                return HTTPStatus.BAD_REQUEST, f"the handshake carries {name} more than once; send it once\n"
+        origin = headers.get("Origin")
         if not self._origins.allows(origin):
-            self.counters["refused_handshakes"] += 1
-            return connection.respond(HTTPStatus.FORBIDDEN, f"Origin {origin} is not allowed to drive this avatar; "
-                                      "add it to [control] allow_origins if it is yours\n")
-        if not token_matches(self._token, offered_token(request.path, request.headers)):
-            self.counters["refused_handshakes"] += 1
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token: send 'Authorization: Bearer "
-                                      "<token>' or ?token=<token> (the token is in the Marionette config directory)\n")
+            return HTTPStatus.FORBIDDEN, (f"Origin {origin} is not allowed to drive this avatar; "
+                                          "add it to [control] allow_origins if it is yours\n")
+        if not token_matches(self._token, offered_token(request.path, headers)):
+            return HTTPStatus.UNAUTHORIZED, ("missing or wrong token: send 'Authorization: Bearer <token>' or "
+                                             "?token=<token> (the token is in the Marionette config directory)\n")
         if len(self._conns) >= self.config.max_clients:
-            self.counters["refused_handshakes"] += 1
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"too many clients ({self.config.max_clients})\n")
+            return HTTPStatus.SERVICE_UNAVAILABLE, f"too many clients ({self.config.max_clients})\n"
         return None
 
     # --- one connection ----------------------------------------------------------------------------
-    async def _handle(self, ws) -> None:
+    def _new_conn(self, ws) -> _Conn:
         cfg, clock = self.config, self.clock
-        conn = _Conn(ws, TokenBucket(cfg.rate, cfg.burst, clock), TokenBucket(cfg.motion_hz, cfg.motion_hz / 4, clock),
-                     TokenBucket(cfg.audio_realtime * 48000 * 2, cfg.audio_realtime * 48000 * 2, clock),
-                     asyncio.Queue(cfg.outbox))
+        audio = TokenBucket(cfg.audio_realtime, max(cfg.audio_burst, cfg.audio_realtime), clock)
+        return _Conn(ws, TokenBucket(cfg.rate, cfg.burst, clock), TokenBucket(cfg.motion_hz, cfg.motion_hz / 4, clock),
+                     audio, asyncio.Queue(cfg.outbox), session=Session(admit_audio=audio.take))
+
+    async def _handle(self, ws) -> None:
+        cfg = self.config
+        conn = self._new_conn(ws)
         self._conns.add(conn)
         self.counters["connections"] += 1
         writer = self._spawn(self._writer(conn))
-        self._send(conn, self._event("welcome", {
+        self._send(conn, _event("welcome", {
             "protocol": m.PROTOCOL_VERSION, "server": _server_version(), "messages": list(m.MESSAGES),
             "events": list(m.SUBSCRIBABLE), "limits": {"max_message_bytes": cfg.max_message_bytes, "rate": cfg.rate,
-                                                       "burst": cfg.burst, "motion_hz": cfg.motion_hz}}))
+                                                       "burst": cfg.burst, "motion_hz": cfg.motion_hz,
+                                                       "audio_realtime": cfg.audio_realtime}}))
         try:
             async for raw in ws:
                 if isinstance(raw, bytes):
@@ -249,12 +264,8 @@ class ControlServer:
         """Close a misbehaving connection with 1008 (policy violation) once its handler unwinds."""
         if not conn.closing:
             conn.closing, conn.close_reason = True, reason
-            self.counters["dropped_clients"] = self.counters.get("dropped_clients", 0) + 1
+            self.counters["dropped_clients"] += 1
             self._spawn(conn.ws.close(1008, reason))
-
-    @staticmethod
-    def _event(name: str, data: dict) -> dict:
-        return {"type": "event", "event": name, "data": data}
 
     def _error(self, conn: _Conn, err: m.ProtocolError) -> None:
         self.counters["errors"] += 1
@@ -263,37 +274,36 @@ class ControlServer:
     def _text(self, conn: _Conn, raw: str) -> None:
         self.counters["messages"] += 1
         conn.messages += 1
-        if not conn.bucket.take() or not self._total.take():
-            self.counters["rate_limited"] += 1
-            conn.refused_in_row += 1
-            if conn.refused_in_row > TOO_MANY_REFUSALS:
-                self._drop(conn, "rate limit exceeded for too long")
-                return
-            self._error(conn, m.ProtocolError("rate_limited", f"more than {self.config.rate:g} messages/s on this "
-                                              f"connection (burst {self.config.burst:g}) or {self.config.total_rate:g}/s "
-                                              "in all; this message was dropped, slow down"))
-            return
-        conn.refused_in_row = 0
         try:
             parsed = m.parse_message(raw)
         except m.ProtocolError as e:
-            self._error(conn, e)
+            if self._admit(conn):
+                self._error(conn, e)
+            return
+        msg = parsed.message
+        if isinstance(msg, m.Motion):
+            # A tracker's stream has its own budget; frames over it are dropped quietly (docs/protocol.md).
+            if not (conn.motion_bucket.take() and self._total.take()):
+                self.counters["motion_dropped"] += 1
+                if parsed.id is not None:
+                    self._send(conn, {"type": "reply", "id": parsed.id, "ok": True, "result": {"dropped": True}})
+                return
+        elif not self._admit(conn):
             return
         try:
-            result, clamps = self._dispatch(conn, parsed.message)
+            result, clamps = self._run(conn, msg)
         except m.ProtocolError as e:
-            if e.code == "rate_limited" and parsed.id is None and isinstance(parsed.message, m.Motion):
-                return  # a tracker streaming too fast: drop frames quietly, it asked for no answers
             e.id = parsed.id
+            if e.code == "rate_limited":
+                self.counters["rate_limited"] += 1
             self._error(conn, e)
             return
         except InputError as e:
             self._error(conn, m.ProtocolError("bad_value", str(e), id=parsed.id))
             return
         except Exception as e:  # noqa: BLE001 - the engine failed; the client gets a structured error
-            log.exception("engine failed on %s", parsed.message.TYPE)
-            self._error(conn, m.ProtocolError("engine_error", f"{parsed.message.TYPE} failed in the engine: {e}",
-                                              id=parsed.id))
+            log.exception("engine failed on %s", msg.TYPE)
+            self._error(conn, m.ProtocolError("engine_error", f"{msg.TYPE} failed in the engine: {e}", id=parsed.id))
             return
         if result is None:  # streamed motion is answered only when it carries an id
             if parsed.id is None:
@@ -305,130 +315,47 @@ class ControlServer:
             reply["clamped"] = [{"channel": c.channel, "requested": c.requested, "applied": c.applied} for c in all_clamps]
         self._send(conn, reply)
 
-    # --- commands ---------------------------------------------------------------------------------
-    def _dispatch(self, conn: _Conn, msg: m.Message) -> tuple[dict | None, list[Clamp]]:
-        mixer = self.engine.mixer
-        if isinstance(msg, m.SetExpression):
-            return {}, mixer.set_channels(msg.values, mode=msg.mode, transition=msg.transition, hold=msg.hold)
-        if isinstance(msg, m.SetPose):
-            values = {c: getattr(msg, c) for c in POSE_CHANNELS if getattr(msg, c) is not None}
-            return {}, mixer.set_channels(values, mode=msg.mode, transition=msg.transition, hold=msg.hold)
-        if isinstance(msg, m.SetEmotion):
-            return {}, mixer.set_emotion(msg.label, msg.intensity, msg.transition)
-        if isinstance(msg, m.LookAt):
-            return {}, mixer.look_at(msg.x, msg.y, msg.transition)
-        if isinstance(msg, m.Gesture):
-            target = None if msg.x is None else (msg.x, msg.y)
-            return {}, mixer.gesture(msg.name, msg.intensity, msg.duration, side=msg.side, target=target)
-        if isinstance(msg, m.Clear):
-            if msg.channels is None and not msg.gaze:
-                mixer.clear_channels(None, msg.transition)
-                mixer.clear_gaze(msg.transition)
-            else:
-                if msg.channels:
-                    mixer.clear_channels(msg.channels, msg.transition)
-                if msg.gaze:
-                    mixer.clear_gaze(msg.transition)
-            return {}, []
-        if isinstance(msg, m.Reset):
-            mixer.reset(msg.transition)
-            return {}, []
-        if isinstance(msg, m.Motion):
-            return self._motion_in(conn, msg)
-        if isinstance(msg, m.Speak):
-            return self._speak(msg), []
-        if isinstance(msg, m.PushAudio):
-            return self._push_audio(conn, msg), []
-        if isinstance(msg, m.Interrupt):
-            self.engine.interrupt()
-            return {}, []
-        if isinstance(msg, m.GetState):
-            return self.state(conn), []
+    def _admit(self, conn: _Conn) -> bool:
+        """Meter one message; a refused one is answered with rate_limited (or, persisting, closes)."""
+        if conn.bucket.take() and self._total.take():
+            conn.refused_in_row = 0
+            return True
+        self.counters["rate_limited"] += 1
+        conn.refused_in_row += 1
+        if conn.refused_in_row > TOO_MANY_REFUSALS:
+            self._drop(conn, "rate limit exceeded for too long")
+            return False
+        cfg = self.config
+        self._error(conn, m.ProtocolError("rate_limited", f"more than {cfg.rate:g} messages/s on this connection "
+                                          f"(burst {cfg.burst:g}) or {cfg.total_rate:g}/s in all; this message was "
+                                          "dropped, slow down"))
+        return False
+
+    def _run(self, conn: _Conn, msg: m.Message) -> tuple[dict | None, tuple]:
+        """What belongs to the connection (subscriptions, its view of the state) is answered here;
+        everything else is the command layer's."""
         if isinstance(msg, m.Subscribe):
             conn.subs.update(msg.events)
             conn.motion_rate, conn.stats_rate = msg.motion_rate, msg.stats_rate
-            return {"events": sorted(conn.subs), "motion_rate": conn.motion_rate, "stats_rate": conn.stats_rate}, []
+            return {"events": sorted(conn.subs), "motion_rate": conn.motion_rate, "stats_rate": conn.stats_rate}, ()
         if isinstance(msg, m.Unsubscribe):
             conn.subs.difference_update(msg.events if msg.events is not None else m.SUBSCRIBABLE)
-            return {"events": sorted(conn.subs)}, []
-        if isinstance(msg, m.Ping):
-            return {"pong": True, "t": self.clock.now()}, []
-        raise AssertionError(f"no handler for {msg.TYPE}")  # messages.py and this table move together
-
-    def _motion_in(self, conn: _Conn, msg: m.Motion) -> tuple[dict | None, list[Clamp]]:
-        if not conn.motion_bucket.take():
-            self.counters["rate_limited"] += 1
-            raise m.ProtocolError("rate_limited", f"motion frames above {self.config.motion_hz:g} Hz are dropped")
-        values = msg.values if msg.mask is None else {k: v for k, v in msg.values.items() if k in msg.mask}
-        clamps = self.engine.mixer.set_channels(values, mode=msg.mode, transition=MOTION_IN_TRANSITION,
-                                                hold=msg.timeout) if values else []
-        return None, clamps
-
-    def _speak(self, msg: m.Speak) -> dict:
-        segments, tail = split_tags(msg.text, msg.emotion, msg.intensity)
-        if msg.interrupt:
-            self.engine.interrupt()
-        ids = []
-        for seg in segments:
-            emotion = Emotion(seg.emotion, seg.intensity) if seg.emotion else None
-            sid = self.engine.say(seg.text, emotion=emotion, voice=msg.voice)
-            ids.append(sid)
-            self._remember(self._on_start, sid, (seg, True))
-        if ids and tail is not None:
-            self._remember(self._on_end, ids[-1], tail)
-        elif tail is not None:  # only tags, nothing to say: act now
-            self._act(tail)
-        return {"speech_ids": ids, "segments": [{"text": s.text, "emotion": s.emotion, "gestures": s.gestures}
-                                                for s in segments]}
-
-    @staticmethod
-    def _remember(table: dict, key: str, value: Any) -> None:
-        table[key] = value
-        while len(table) > MAX_PENDING_SPEECH:
-            table.pop(next(iter(table)))
-
-    def _act(self, seg: Segment) -> None:
-        mixer = self.engine.mixer
-        if seg.emotion is not None and (seg.emotion, seg.intensity) != (mixer.emotion.label, mixer.emotion.intensity):
-            mixer.set_emotion(seg.emotion, seg.intensity)
-        for g in seg.gestures:
-            mixer.gesture(g)
-
-    def _push_audio(self, conn: _Conn, msg: m.PushAudio) -> dict:
-        conn.sample_rate = msg.sample_rate
-        n = 0
-        if msg.pcm:
-            try:
-                data = base64.b64decode(msg.pcm, validate=True)
-            except (binascii.Error, ValueError):
-                raise m.ProtocolError("bad_value", "push_audio.pcm is not valid base64", field="pcm") from None
-            n = self._audio(conn, data)
-        if msg.end:
-            self.engine.end_segment()
-        return {"samples": n, "seconds": round(n / msg.sample_rate, 6)}
+            return {"events": sorted(conn.subs)}, ()
+        if isinstance(msg, m.GetState):
+            return self.state(conn), ()
+        out = self.commands.execute(msg, conn.session)
+        return out.result, out.clamps
 
     def _binary_audio(self, conn: _Conn, data: bytes) -> None:
         try:
-            self._audio(conn, data)
+            self.commands.push_pcm(data, conn.session)
         except m.ProtocolError as e:
+            if e.code == "rate_limited":
+                self.counters["rate_limited"] += 1
             self._error(conn, e)
 
-    def _audio(self, conn: _Conn, data: bytes) -> int:
-        if len(data) % 2:
-            raise m.ProtocolError("bad_value", f"audio is {len(data)} bytes, expected PCM16 (an even number of bytes)",
-                                  field="pcm")
-        if not conn.audio_bucket.take(len(data)):
-            self.counters["rate_limited"] += 1
-            raise m.ProtocolError("rate_limited", f"audio arrives faster than {self.config.audio_realtime:g}x real time; "
-                                  "this chunk was dropped")
-        samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
-        if samples.size:
-            self.engine.push_audio(AudioChunk(samples, conn.sample_rate, self.clock.now()))
-        return int(samples.size)
-
     def state(self, conn: _Conn | None = None) -> dict:
-        out = {"protocol": m.PROTOCOL_VERSION, "controls": self.engine.mixer.state(), "engine": self.engine.status(),
-               "server": {"clients": len(self._conns), **self.counters}}
+        out = {**self.commands.state(), "server": {"clients": len(self._conns), **self.counters}}
         if conn is not None:
             out["connection"] = {"events": sorted(conn.subs), "messages": conn.messages,
                                  "dropped_events": conn.dropped_events}
@@ -446,7 +373,11 @@ class ControlServer:
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, SpeechEvent):
-            self._on_speech(event)
+            data = _event(f"speech_{event.kind}", {"speech_id": event.speech_id, "text": event.text,
+                                                    "t": round(event.t, 6), "interrupted": event.interrupted})
+            for conn in self._conns:
+                if "speech" in conn.subs:
+                    self._send(conn, data)
         elif isinstance(event, (MotionEvent, MotionFrame)):
             frame = event.frame if isinstance(event, MotionEvent) else event
             now = self.clock.now()
@@ -454,31 +385,15 @@ class ControlServer:
             for conn in self._conns:
                 if "motion" in conn.subs and now - conn.last_motion >= 0.95 / conn.motion_rate:
                     conn.last_motion = now
-                    data = data or self._event("motion", {"t": round(frame.t, 6), "values": frame.to_dict(nonzero_only=True)})
+                    data = data or _event("motion", {"t": round(frame.t, 6), "values": frame.to_dict(nonzero_only=True)})
                     self._send(conn, data, droppable=True)
-        elif hasattr(event, "component") and hasattr(event, "message"):
+        elif isinstance(event, StatusEvent):
             data = _jsonable(event)
-            level = getattr(event, "level", "error")
             for conn in self._conns:
                 if "status" in conn.subs:
-                    self._send(conn, self._event("status", data), droppable=True)
-                if level == "error" and "errors" in conn.subs:
-                    self._send(conn, self._event("error", data))
-
-    def _on_speech(self, ev: SpeechEvent) -> None:
-        if ev.kind == "start" and ev.speech_id in self._on_start:
-            seg, _ = self._on_start.pop(ev.speech_id)
-            self._act(seg)
-        elif ev.kind == "end":
-            self._on_start.pop(ev.speech_id, None)
-            tail = self._on_end.pop(ev.speech_id, None)
-            if tail is not None and not ev.interrupted:
-                self._act(tail)
-        data = self._event(f"speech_{ev.kind}", {"speech_id": ev.speech_id, "text": ev.text, "t": round(ev.t, 6),
-                                                 "interrupted": ev.interrupted})
-        for conn in self._conns:
-            if "speech" in conn.subs:
-                self._send(conn, data)
+                    self._send(conn, _event("status", data), droppable=True)
+                if event.level == "error" and "errors" in conn.subs:
+                    self._send(conn, _event("error", data))
 
     async def _stats_ticker(self) -> None:
         while True:
@@ -487,11 +402,15 @@ class ControlServer:
             due = [c for c in self._conns if "stats" in c.subs and now - c.last_stats >= 0.95 / c.stats_rate]
             if not due:
                 continue
-            data = self._event("stats", {"t": now, "engine": self.engine.status(),
-                                         "server": {"clients": len(self._conns), **self.counters}})
+            data = _event("stats", {"t": now, "engine": self.engine.status(),
+                                    "server": {"clients": len(self._conns), **self.counters}})
             for conn in due:
                 conn.last_stats = now
                 self._send(conn, data, droppable=True)
+
+
+def _event(name: str, data: dict) -> dict:
+    return {"type": "event", "event": name, "data": data}
 
 
 def _jsonable(obj: Any) -> Any:

@@ -12,16 +12,22 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ...core.clock import Clock, MonotonicClock
 from ...core.control.api import EngineControl, SpeechEvent
 from ...core.engine.stats import StatusEvent
 from ...core.errors import InputError
+from ..control.commands import OBS_COMMANDS, Commands, command_from_object
 from .client import ObsClient, ObsConfig, ObsRequestError
 from .link import Backoff, ObsLink, ObsStatus
 from .scene import DEFAULT_SCENE, SceneSpec, trigger_actions
+
+if TYPE_CHECKING:
+    from ..config import ObsRunConfig
+    from ..live import LiveApp
 
 log = logging.getLogger(__name__)
 
@@ -101,64 +107,12 @@ def page_at(pages: list[str], elapsed: float, chars_per_second: float) -> str:
 
 
 # ---------------------------------------------------------------------- commands from OBS
-def apply_command(control: EngineControl, cmd: Any) -> str:
-    """Run one command object from OBS ({"type": ..., ...}, the websocket protocol's names)
-    against the engine; returns a short description. Raises InputError on a bad command."""
-    if not isinstance(cmd, dict):
-        raise InputError(f"OBS command is {type(cmd).__name__}, expected an object with a 'type'")
-    kind = cmd.get("type")
-    mixer = control.mixer
-    num = _number_getter(cmd)
-    if kind == "gesture":
-        name = _string(cmd, "name")
-        side = cmd.get("side")
-        if side is not None and side not in ("left", "right"):
-            raise InputError(f"gesture side {side!r}, expected 'left' or 'right'")
-        duration = num("duration", 0.0) if "duration" in cmd else None
-        mixer.gesture(name, num("intensity", 1.0), duration, side=side)
-        return f"gesture {name}"
-    if kind == "set_emotion":
-        label = _string(cmd, "label")
-        mixer.set_emotion(label, num("intensity", 1.0), num("transition", 0.5))
-        return f"emotion {label}"
-    if kind == "set_expression":
-        values = cmd.get("values")
-        if not isinstance(values, dict) or not all(isinstance(v, (int, float)) for v in values.values()):
-            raise InputError("set_expression 'values' must be an object of ARKit channel -> number")
-        hold = cmd.get("hold")
-        mixer.set_channels(dict(values), mode=cmd.get("mode", "set"), transition=num("transition", 0.2),
-                           hold=None if hold is None else num("hold", 0.0))
-        return f"expression {', '.join(values)}"
-    if kind == "look_at":
-        mixer.look_at(num("x", 0.0), num("y", 0.0), num("transition", 0.3))
-        return "look_at"
-    if kind == "reset":
-        mixer.reset(num("transition", 0.3))
-        return "reset"
-    if kind == "speak":
-        return f"speak {control.say(_string(cmd, 'text'))}"
-    if kind == "interrupt":
-        control.interrupt()
-        return "interrupt"
-    raise InputError(
-        f"OBS command type {kind!r}; expected one of gesture, set_emotion, set_expression, look_at, reset, speak, interrupt"
-    )
-
-
-def _string(cmd: dict, key: str) -> str:
-    v = cmd.get(key)
-    if not isinstance(v, str) or not v:
-        raise InputError(f"OBS command {cmd.get('type')!r} needs a string {key!r}, got {v!r}")
-    return v
-
-
-def _number_getter(cmd: dict) -> Callable[[str, float], float]:
-    def get(key: str, default: float) -> float:
-        v = cmd.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise InputError(f"OBS command {cmd.get('type')!r}: {key!r} must be a number, got {v!r}")
-        return float(v)
-    return get
+def apply_command(commands: Commands, cmd: Any) -> str:
+    """Run one command object from OBS ({"type": ..., ...}: the websocket protocol's messages,
+    checked by the same parser and applied by the same command layer as the websocket's);
+    returns a short description. Raises ProtocolError (an InputError) on a bad command."""
+    parsed = command_from_object(cmd, allowed=OBS_COMMANDS)
+    return commands.execute(parsed.message).summary
 
 
 # ---------------------------------------------------------------------- the bridge
@@ -180,6 +134,7 @@ class ObsBridge:
         self.config = config
         self._report = report
         self._clock = clock or MonotonicClock()
+        self.commands = Commands(control, self._clock)  # the websocket's command layer, not a copy of it
         self._spec = SceneSpec(scene=config.scene)
         self.link = ObsLink(obs, on_status=self._on_status, on_connect=self._on_connect,
                             on_event=self._on_obs_event, backoff=backoff)
@@ -199,6 +154,7 @@ class ObsBridge:
 
     def start(self) -> "ObsBridge":
         self._unsubscribe = self.control.subscribe(self._on_engine_event)
+        self.commands.start()
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick_loop, name="obs-captions", daemon=True)
         self._ticker.start()
@@ -209,6 +165,7 @@ class ObsBridge:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self.commands.close()
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(2.0)
@@ -377,7 +334,7 @@ class ObsBridge:
 
     def _run_command(self, cmd: Any, origin: str) -> None:
         try:
-            done = apply_command(self.control, cmd)
+            done = apply_command(self.commands, cmd)
         except InputError as e:
             self._status(f"ignored OBS {origin}: {e}", "warning")
             return
@@ -415,7 +372,7 @@ def _soft(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict | None:
         return None
 
 
-def start_bridge(app: Any, section: Any) -> ObsBridge:
+def start_bridge(app: LiveApp, section: ObsRunConfig) -> ObsBridge:
     """Start the bridge for `marionette run` from its [obs] config section (plugin.config.ObsRunConfig).
     Status goes to the engine's status bus (the panel and the terminal show it); OBS need not be up."""
     import os
@@ -425,6 +382,4 @@ def start_bridge(app: Any, section: Any) -> ObsBridge:
     cfg = BridgeConfig(scene=section.scene, captions=section.captions, speaking_scene=section.speaking_scene or None,
                        idle_scene=section.idle_scene or None, speaking_source=section.speaking_source or None,
                        events=section.events)
-    engine = getattr(app, "engine", None)
-    report = getattr(engine, "report", None)
-    return ObsBridge(app, obs, cfg, report=report, clock=getattr(app, "clock", None)).start()
+    return ObsBridge(app, obs, cfg, report=app.engine.report, clock=app.clock).start()
