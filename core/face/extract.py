@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..mesh_index import IRIS, LID_PAIRS
 from ..motion_space import ARKIT_BLENDSHAPES
 from ..render.bases import ExpressionBases, build_bases
 from ..render.face_frame import RIGID_POINTS, FaceFrame, HeadPose, face_frame, solve_pose
@@ -86,8 +87,8 @@ class Extraction:
 
 
 # Lid pairs (upper, lower) that measure how open each eye is.
-_LID_PAIRS = {"Right": ((159, 145), (158, 153), (160, 144)), "Left": ((386, 374), (385, 380), (387, 373))}
-_IRIS_POINTS = {"Right": tuple(range(468, 473)), "Left": tuple(range(473, 478))}
+_LID_PAIRS = LID_PAIRS
+_IRIS_POINTS = IRIS
 
 
 class MotionExtractor:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-IRISES = (tuple(range(468, 473)), tuple(range(473, 478)))  # (centre, 4 contour points): right, left
+from ..mesh_index import IRIS, LID_PAIRS
+
+IRISES = (IRIS["Right"], IRIS["Left"])  # (centre, 4 contour points): right, left
 # Upper/lower lid pairs at the middle of each eye (right, left), to tell an open eye from a closing one.
-LIDS = (((159, 145), (158, 153), (160, 144)), ((386, 374), (385, 380), (387, 373)))
+LIDS = (LID_PAIRS["Right"], LID_PAIRS["Left"])
 # A match is trusted when the eye is open (lid gap at least MIN_OPEN of the reference's, as the
 # iris model reads the lids) and the iris band correlates at least MIN_SCORE. Measured on
 # renders of five faces (astronaut, hopper, obama, Biden and its mirror): irises of open eyes

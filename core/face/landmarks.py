@@ -12,24 +12,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from ..mesh_index import (  # noqa: F401 (re-exported: core.face names them)
+    CHEEKS,
+    CHIN,
+    EYE_CORNERS,
+    EYE_LOWER,
+    EYE_UPPER,
+    FOREHEAD,
+    IRIS,
+    LOWER_LIP_INNER,
+    N_MESH,
+    N_POINTS,
+    NOSE_TIP,
+    UPPER_LIP_INNER,
+)
 
-N_MESH = 468  # mediapipe face mesh topology
-N_POINTS = 478  # mesh + two irises (centre then 4 contour points, subject's right eye first)
 MIN_FACE_PX = 64  # smallest detected face box side we animate
 
 # Iris indices in FaceLandmarks.points ("right" = the subject's right = image left).
-RIGHT_IRIS_CENTER = 468
-RIGHT_IRIS = (469, 470, 471, 472)
-LEFT_IRIS_CENTER = 473
-LEFT_IRIS = (474, 475, 476, 477)
+RIGHT_IRIS_CENTER, RIGHT_IRIS = IRIS["Right"][0], IRIS["Right"][1:]
+LEFT_IRIS_CENTER, LEFT_IRIS = IRIS["Left"][0], IRIS["Left"][1:]
 
-# Mesh indices other modules keep asking for (FACTS.md lists the full contours).
-RIGHT_EYE_CORNERS = (33, 133)  # outer, inner
-LEFT_EYE_CORNERS = (263, 362)  # outer, inner
-RIGHT_EYE_UPPER = (246, 161, 160, 159, 158, 157, 173)
-RIGHT_EYE_LOWER = (7, 163, 144, 145, 153, 154, 155)
-LEFT_EYE_UPPER = (466, 388, 387, 386, 385, 384, 398)
-LEFT_EYE_LOWER = (249, 390, 373, 374, 380, 381, 382)
+# Per-side names other modules keep asking for (core/mesh_index.py has every contour).
+RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS = EYE_CORNERS["Right"], EYE_CORNERS["Left"]  # outer, inner
+RIGHT_EYE_UPPER, LEFT_EYE_UPPER = EYE_UPPER["Right"], EYE_UPPER["Left"]
+RIGHT_EYE_LOWER, LEFT_EYE_LOWER = EYE_LOWER["Right"], EYE_LOWER["Left"]
 # The mesh points the iris model's 71-point eye output stands for, in its output order: lower
 # lid (corner to corner), upper lid, then four halos of skin around the eye and the brow's
 # underside. The left list mirrors the right one (matched across the face's midline).
@@ -46,12 +53,6 @@ LEFT_EYE_REGION = (
     265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417,
 )
 MOUTH_CORNERS = (61, 291)  # subject's right, left
-UPPER_LIP_INNER = 13
-LOWER_LIP_INNER = 14
-NOSE_TIP = 1
-CHIN = 152
-FOREHEAD = 10
-CHEEKS = (234, 454)  # subject's right, left
 
 
 @dataclass(frozen=True, eq=False)

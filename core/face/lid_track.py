@@ -15,10 +15,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# (outer corner, upper lid..., inner corner) and the lower lid, per eye (mediapipe 468 topology).
-UPPER = ((246, 161, 160, 159, 158, 157, 173), (466, 388, 387, 386, 385, 384, 398))
-LOWER = ((7, 163, 144, 145, 153, 154, 155), (249, 390, 373, 374, 380, 381, 382))
-CORNERS = ((33, 133), (263, 362))
+from ..mesh_index import EYE_CORNERS, EYE_LOWER, EYE_UPPER
+
+# Upper lid, lower lid, (outer, inner) corners per eye: right, left (core/mesh_index.py).
+UPPER = (EYE_UPPER["Right"], EYE_UPPER["Left"])
+LOWER = (EYE_LOWER["Right"], EYE_LOWER["Left"])
+CORNERS = (EYE_CORNERS["Right"], EYE_CORNERS["Left"])
 MIN_SCORE = 0.7  # normalised cross-correlation of a strip we trust
 MAX_FB_ERROR = 0.75  # px: forward then backward must land this close to the start
 MIN_CONTRAST = 6.0  # grey levels (standard deviation) a strip needs to be matched at all

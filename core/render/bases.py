@@ -13,21 +13,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..mesh_index import (  # noqa: F401
+    BROWS,
+    EYE_CORNERS,
+    EYE_LOWER,
+    EYE_UPPER,
+    IRIS,
+    LIP_INNER_LOWER,
+    LIP_INNER_UPPER,
+    LIP_OUTER_LOWER,
+    LIP_OUTER_UPPER,
+    MOUTH_CORNERS,
+    NOSE_ALA,
+    SIDES,
+)
 from ..motion_space import ARKIT_BLENDSHAPES
+from .lip_seal import SealProfile
 
-# Landmark indices (mediapipe 468 + iris; "Right" = subject's right = image left = x < 0).
-EYE_UPPER = {"Right": (246, 161, 160, 159, 158, 157, 173), "Left": (466, 388, 387, 386, 385, 384, 398)}
-EYE_LOWER = {"Right": (7, 163, 144, 145, 153, 154, 155), "Left": (249, 390, 373, 374, 380, 381, 382)}
-EYE_CORNERS = {"Right": (33, 133), "Left": (263, 362)}  # (outer, inner)
-IRIS = {"Right": tuple(range(468, 473)), "Left": tuple(range(473, 478))}
-LIP_OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
-LIP_OUTER_LOWER = (146, 91, 181, 84, 17, 314, 405, 321, 375)
-LIP_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-LIP_INNER_LOWER = (95, 88, 178, 87, 14, 317, 402, 318, 324)
-MOUTH_CORNERS = {"Right": 61, "Left": 291}
-BROWS = {"Right": (46, 52, 53, 55, 63, 65, 66, 70, 105, 107), "Left": (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)}
-NOSE_ALA = {"Right": 129, "Left": 358}
-SIDES = ("Left", "Right")
+# Landmark indices live in one table, core/mesh_index.py (re-exported here for the layers and tests).
+
 SIGN = {"Left": 1.0, "Right": -1.0}  # subject's left is image right (+x)
 
 # How much of each authored motion the landmark analyser reads back from a rendered frame: the
@@ -450,8 +454,6 @@ def build_bases(neutral: np.ndarray, *, calibrated: bool = True) -> ExpressionBa
     channels = tuple(ch for ch in ARKIT_BLENDSHAPES if ch in out and ch not in UNSUPPORTED)
     gains = [ANALYSIS_GAIN.get(ch, 1.0) if calibrated else 1.0 for ch in channels]
     deltas = np.stack([out[ch] * g for ch, g in zip(channels, gains)]).astype(np.float32)
-    from .lip_seal import SealProfile  # lip_seal reads this module's landmark indices
-
     profile = SealProfile.build(c, min_gap=0.0)
     if profile is None:
         return ExpressionBases(channels, deltas)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS, ExpressionBases
+from ..mesh_index import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS
+from .bases import ExpressionBases
 from .face_frame import FaceFrame
 from .mouth import _poly_mask
 

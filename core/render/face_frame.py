@@ -14,18 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Landmark indices (mediapipe 468 topology; "right" = the subject's right = image left).
-RIGHT_EYE_CORNERS = (33, 133)
-LEFT_EYE_CORNERS = (263, 362)
-CHEEKS = (234, 454)
-# Points that move little with expression: the rigid set for pose estimation.
-RIGID_POINTS = (
-    33, 133, 263, 362,            # eye corners
-    168, 6, 197, 195, 5, 4, 1,    # nose bridge and tip
-    10, 151, 9, 8, 108, 337, 69, 299,  # forehead
-    234, 454, 127, 356, 93, 323,  # cheeks at the ears
-    98, 327, 129, 358,            # nostrils
-)
+from ..mesh_index import CHEEKS, EYE_CORNERS, RIGID_POINTS
+
+RIGHT_EYE_CORNERS = EYE_CORNERS["Right"]
+LEFT_EYE_CORNERS = EYE_CORNERS["Left"]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .bases import LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER, ExpressionBases, FaceGeometry
+from ..mesh_index import EYE_CORNERS, EYE_LOWER, EYE_UPPER, LIP_INNER_LOWER, LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER
+from .bases import ExpressionBases, FaceGeometry
 from .face_frame import FaceFrame
 
 # Inner-lip polygon in drawing order: upper lip corner to corner, then the lower lip back.
@@ -272,7 +273,6 @@ def _white_reference(base: np.ndarray, pts: np.ndarray, skin_rgb: np.ndarray) ->
     """Teeth colour in this photo's light: the whites of the eyes (the brighter quarter of the
     eye openings), a little lighter; when the eyes give nothing usable (tinted glasses, shadow),
     ivory tinted by the photo's colour cast as seen on the skin."""
-    from .bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER
 
     samples = []
     for side in ("Left", "Right"):

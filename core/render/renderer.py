@@ -15,7 +15,9 @@ import numpy as np
 
 from ..motion_space import ARKIT_BLENDSHAPES
 from ..types import Clamp, MotionFrame
-from .bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS, LIP_INNER_LOWER, LIP_INNER_UPPER, FaceGeometry, build_bases
+from ..mesh_index import (BROWS, EYE_CORNERS, EYE_LOWER, EYE_UPPER, FACE_OVAL, IRIS, LIP_INNER_LOWER, LIP_INNER_UPPER,
+                          LIP_OUTER_LOWER, LIP_OUTER_UPPER, RIGID_POINTS)
+from .bases import FaceGeometry, build_bases
 from .eyes import EyeLayer
 from .face_frame import HeadPose, to_canonical
 from .framing import crop_matrix, resample
@@ -48,13 +50,8 @@ def _control_subset(neutral: np.ndarray, spacing: float = 0.06) -> np.ndarray:
     """Mesh points that drive the warp: every lip, eye, brow and face-outline point, then the
     rest thinned to ``spacing`` face widths. Halving K halves the per-frame matmul, which is
     memory bound (the operator is G x K floats), and a denser set adds nothing the grid can show."""
-    from .bases import BROWS, LIP_OUTER_LOWER, LIP_OUTER_UPPER
-    from .face_frame import RIGID_POINTS
-
-    oval = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-            152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
     keep = set(LIP_INNER_UPPER + LIP_INNER_LOWER + LIP_OUTER_UPPER + LIP_OUTER_LOWER + EYE_OPENING_POINTS
-               + BROWS["Left"] + BROWS["Right"] + oval + RIGID_POINTS)
+               + BROWS["Left"] + BROWS["Right"] + FACE_OVAL + RIGID_POINTS)
     chosen = sorted(keep)
     pts = neutral[:N_MESH, :2]
     for i in range(N_MESH):
@@ -226,6 +223,18 @@ class PortraitRenderer:
         return self
 
     # ------------------------------------------------------------------ per frame
+    def view(self) -> "PortraitRenderer":
+        """A renderer sharing this one's precomputation (read-only: bases, warp operators, layers)
+        with its own scratch buffer, so several avatars of one analysed portrait render on
+        separate threads (plugin/serve); the precomputation costs seconds and megabytes, a view
+        neither. render() writes only ``_disp`` and ``last_stats`` on the renderer itself."""
+        import copy
+
+        out = copy.copy(self)
+        out._disp = np.zeros_like(self._disp)
+        out.last_stats = RenderStats([], False, 0)
+        return out
+
     def clamp(self, motion: MotionFrame) -> tuple[MotionFrame, list[Clamp]]:
         """The motion clamped to the motion space and to this renderer's pose range, with a report."""
         m, clamps = motion.clamped()
