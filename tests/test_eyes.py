@@ -12,8 +12,8 @@ from marionette.core.face import FaceAnalyzer
 from marionette.core.face.extract import MotionExtractor, MotionReference
 from marionette.core.face.flow import flow_confidence, refine_with_flow
 from marionette.core.face.iris_track import track_irises
+from marionette.core.mesh_index import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS
 from marionette.core.render import PortraitRenderer
-from marionette.core.render.bases import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS
 from marionette.core.render.eyes import _opening
 from marionette.core.render.mouth import _poly_mask
 from marionette.core.types import MotionFrame

@@ -7,7 +7,7 @@ import pytest
 
 from marionette.core.motion_space import ARKIT_BLENDSHAPES
 from marionette.core.render import HeadPose, build_bases, rotation_matrix, solve_pose, to_canonical
-from marionette.core.render.bases import EYE_LOWER, EYE_UPPER, IRIS, LIP_INNER_LOWER, LIP_INNER_UPPER
+from marionette.core.mesh_index import EYE_LOWER, EYE_UPPER, IRIS, LIP_INNER_LOWER, LIP_INNER_UPPER
 
 DATA = Path(__file__).parent / "data"
 

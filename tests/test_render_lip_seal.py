@@ -11,7 +11,7 @@ import pytest
 from faces import portrait_faces
 from marionette.core.face import FaceAnalyzer
 from marionette.core.render import PortraitRenderer
-from marionette.core.render.bases import LIP_INNER_LOWER, LIP_INNER_UPPER
+from marionette.core.mesh_index import LIP_INNER_LOWER, LIP_INNER_UPPER
 from marionette.core.types import MotionFrame
 
 BILABIAL = {"jawOpen": 0.15, "mouthClose": 0.15}

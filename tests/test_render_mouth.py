@@ -109,7 +109,7 @@ def test_lifted_upper_lip_reveals_teeth_not_lip(renderers):
     """astronaut shows its own teeth: what a lifted upper lip reveals above them (the upper sprite
     just above the inner-lip landmarks) is tooth shading into gum, not the lip's own margin
     repeated upwards (a pink smear more saturated than the lips: red - blue 100 against 61)."""
-    from marionette.core.render.bases import LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER
+    from marionette.core.mesh_index import LIP_INNER_UPPER, LIP_OUTER_LOWER, LIP_OUTER_UPPER
     from marionette.core.render.mouth import POLYGON, _poly_mask
 
     r = renderers["astronaut"]
