@@ -101,9 +101,11 @@ class FaceAnalyzer:
         points = np.concatenate([mesh, irises])
         return FaceLandmarks(points, box.bbox, float(box.score), (w, h))
 
-    def track(self, image: np.ndarray, previous: FaceLandmarks) -> FaceLandmarks:
+    def track(self, image: np.ndarray, previous: FaceLandmarks, *, refine: bool = True) -> FaceLandmarks:
         """Landmarks from the region of previous landmarks, skipping detection (video frames,
-        re-analysing rendered frames). Raises NoFaceError if the face has left that region."""
+        re-analysing rendered frames). Raises NoFaceError if the face has left that region.
+        refine=False skips the second mesh pass: for consecutive video frames the previous
+        frame's mesh already frames the face as well as a first pass would (core.tracking)."""
         image = _as_rgb(image)
         h, w = image.shape[:2]
         mesh, presence = self._mesh_in(image, _roi_from_mesh(previous.points[:N_MESH]))
@@ -112,7 +114,8 @@ class FaceAnalyzer:
                 f"the face is no longer where the previous landmarks were (face confidence {presence:.2f}); "
                 "call analyze() to detect it again"
             )
-        mesh, presence = self._mesh_in(image, _roi_from_mesh(mesh))
+        if refine:
+            mesh, presence = self._mesh_in(image, _roi_from_mesh(mesh))
         irises, mesh = self._eyes(image, mesh)
         points = np.concatenate([mesh, irises])
         lm = FaceLandmarks(points, (0.0, 0.0, 0.0, 0.0), presence, (w, h))

@@ -10,6 +10,8 @@ with less weight in the motion fit (flow_confidence).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -31,23 +33,41 @@ MAX_FB_ERROR = 0.5  # px: forward then backward must land this close to the star
 LOST_CONFIDENCE = 1.0 / 3.0
 
 
+@dataclass(frozen=True)
+class LkSettings:
+    """Pyramidal Lucas-Kanade settings: window side (px), pyramid levels above the picture, and
+    iterations per level."""
+
+    window: int = WINDOW
+    levels: int = 3
+    iterations: int = 30
+
+
+OFFLINE = LkSettings()
+# A camera frame's budget (core.tracking): a smaller window, one level less and a third of the
+# iterations cost 3 ms instead of 8 per direction at 478 points; the reading of a rendered
+# expression moved by under 0.02 (tools/camera_eval.py measures the whole chain).
+REALTIME = LkSettings(window=11, levels=2, iterations=10)
+
+
 def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, image: np.ndarray,
-                     measured: FaceLandmarks) -> tuple[FaceLandmarks, np.ndarray]:
+                     measured: FaceLandmarks, *, lk: LkSettings = OFFLINE) -> tuple[FaceLandmarks, np.ndarray]:
     """``measured`` with every point that optical flow can follow from ``reference`` replaced by
     the flow's position (x, y; z stays the mesh's); irises follow their own texture where it
-    is found. Returns the landmarks and a bool (478,) mask of the points flow replaced. Both images: uint8 RGB of the same size."""
-    if reference_image.shape != image.shape:
+    is found. Returns the landmarks and a bool (478,) mask of the points flow replaced. Both
+    images: uint8 RGB, or uint8 grayscale (a video's reference converted once), of the same size."""
+    if reference_image.shape[:2] != image.shape[:2]:
         raise ValueError(f"reference picture {reference_image.shape} and picture {image.shape} differ in size")
-    g0 = cv2.cvtColor(reference_image, cv2.COLOR_RGB2GRAY)
-    g1 = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    g0 = reference_image if reference_image.ndim == 2 else cv2.cvtColor(reference_image, cv2.COLOR_RGB2GRAY)
+    g1 = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     # OpenCV's pixel centres sit at integers; landmarks use continuous coordinates (+0.5).
     p0 = (reference.points[:, :2] - 0.5).astype(np.float32).reshape(-1, 1, 2)
     guess = (measured.points[:, :2] - 0.5).astype(np.float32).reshape(-1, 1, 2)
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
-    win = (WINDOW, WINDOW)
-    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, guess.copy(), winSize=win, maxLevel=3, criteria=crit,
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, lk.iterations, 0.01)
+    win = (lk.window, lk.window)
+    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, guess.copy(), winSize=win, maxLevel=lk.levels, criteria=crit,
                                            flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, fwd, p0.copy(), winSize=win, maxLevel=3, criteria=crit,
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, fwd, p0.copy(), winSize=win, maxLevel=lk.levels, criteria=crit,
                                             flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < MAX_FB_ERROR)
