@@ -121,6 +121,24 @@ class ObsRunConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CameraConfig:
+    """The camera path (docs/camera.md): your face drives the portrait. enabled: read a camera.
+    device: camera name (substring) or index, None = the first. file: a video standing in for the
+    camera. loop: loop that file. drive: 'camera' (the face drives everything), 'camera+audio'
+    (lips from the audio, the rest from the face) or 'camera+controls' (agent controls on top).
+    calibrate: take a new 2 s neutral-face calibration at start (kept in the config directory).
+    motion_out: write the tracked motion (motion capture) to this .json/.csv motion track."""
+
+    enabled: bool = False
+    device: str | int | None = None
+    file: str | None = None
+    loop: bool = False
+    drive: str = "camera"
+    calibrate: bool = False
+    motion_out: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -128,13 +146,16 @@ class RunConfig:
     control: ControlConfig = field(default_factory=ControlConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     obs: ObsRunConfig = field(default_factory=ObsRunConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
 
 
 SECTIONS: dict[str, type] = {"engine": EngineConfig, "audio": AudioConfig, "sinks": SinksConfig,
-                             "control": ControlConfig, "panel": PanelConfig, "obs": ObsRunConfig}
+                             "control": ControlConfig, "panel": PanelConfig, "obs": ObsRunConfig,
+                             "camera": CameraConfig}
 CHOICES: dict[str, tuple[str, ...]] = {
     "audio.source": ("auto", "mic", "file", "tts", "none"),
     "audio.tts_engine": ("piper", "espeak", "flite", "festival"),
+    "camera.drive": ("camera", "camera+audio", "camera+controls"),
 }
 
 

@@ -298,6 +298,10 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
     engine = Engine(renderer=parts.renderer, generator=parts.generator, features=parts.features, clock=clock,
                     fps=e.fps, mixer=mixer)
 
+    if cfg.camera.enabled:  # the camera path (docs/camera.md): your face drives the portrait
+        from .camera_live import attach_camera
+
+        attach_camera(cfg, engine, mixer, parts.renderer, clock, note)
     mic = None
     if a.source in ("auto", "mic"):
         try:

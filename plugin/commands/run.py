@@ -26,8 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="motion generator: envelope, teacher or diffusion. teacher moves the lips from the phone "
                         "timings of the speech we synthesize (say/--say: lips close on M/B/P); audio without "
                         "phones (microphone, pushed audio) falls back to envelope, 80 ms later than envelope alone")
-    p.add_argument("--source", choices=("auto", "mic", "file", "tts", "none"),
-                   help="audio in: auto (microphone if present), mic (required), file, tts, none")
+    p.add_argument("--source", choices=("auto", "mic", "file", "tts", "none", "camera"),
+                   help="audio in: auto (microphone if present), mic (required), file, tts, none; or camera: "
+                        "your face drives the portrait (audio stays auto; see --drive)")
+    p.add_argument("--camera", metavar="NAME|INDEX", help="camera by name (substring) or index (implies --source camera)")
+    p.add_argument("--camera-file", metavar="VIDEO",
+                   help="a video file standing in for the camera (implies --source camera)")
+    p.add_argument("--drive", choices=("camera", "camera+audio", "camera+controls"),
+                   help="with a camera: camera (the face drives everything, default), camera+audio (lips from the "
+                        "audio, the rest from the face), camera+controls (agent and panel controls on top)")
+    p.add_argument("--calibrate", action="store_true", default=None,
+                   help="take a new 2 s neutral-face calibration (look at the camera, relaxed)")
+    p.add_argument("--camera-motion-out", metavar="TRACK",
+                   help="write the camera's tracked motion (motion capture) to this .json/.csv track")
     p.add_argument("--device", help="microphone by name (substring) or index")
     p.add_argument("--audio-file", help="audio file to play (implies --source file)")
     p.add_argument("--loop", action="store_true", default=None, help="loop the audio file")
@@ -69,6 +80,15 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
             o[key] = v
     if args.device is not None:
         o["audio.device"] = int(args.device) if args.device.isdigit() else args.device
+    if args.source == "camera" or getattr(args, "camera", None) is not None or getattr(args, "camera_file", None):
+        o.pop("audio.source", None)  # the camera is not an audio source: audio stays as configured
+        o["camera.enabled"] = True
+    for attr, key in (("camera_file", "camera.file"), ("drive", "camera.drive"), ("calibrate", "camera.calibrate"),
+                      ("camera_motion_out", "camera.motion_out")):
+        if getattr(args, attr, None) is not None:
+            o[key] = getattr(args, attr)
+    if getattr(args, "camera", None) is not None:
+        o["camera.device"] = int(args.camera) if args.camera.isdigit() else args.camera
     if args.audio_file and args.source is None:
         o["audio.source"] = "file"
     if args.size:
