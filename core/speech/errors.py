@@ -11,3 +11,8 @@ class EngineUnavailableError(InputError):
 
 class AlignmentError(InputError):
     """Audio that could not be aligned to its transcript; the message says what to check."""
+
+
+class SpeechQueueFull(InputError):
+    """Text refused because too much speech already waits (per connection or in all); the message
+    says how much is queued, the limit, and that speech_end or interrupt makes room."""
