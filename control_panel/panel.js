@@ -376,10 +376,17 @@ function startPreview(cfg) {
     };
     open();
   } else if (cfg.mjpeg_url) {
-    img.src = cfg.mjpeg_url;
+    // The stream is private: it takes the control token this page holds (panel.json carries none).
+    const streamUrl = (retry) => {
+      const u = new URL(cfg.mjpeg_url);
+      if (S.token) u.searchParams.set("token", S.token);
+      if (retry) u.searchParams.set("r", String(Date.now()));
+      return u.href;
+    };
+    img.src = streamUrl(false);
     img.onerror = () => {
       banner("preview", "warning", `no video from ${cfg.mjpeg_url}; retrying`);
-      setTimeout(() => { img.src = cfg.mjpeg_url + (cfg.mjpeg_url.includes("?") ? "&" : "?") + "r=" + Date.now(); }, 2000);
+      setTimeout(() => { img.src = streamUrl(true); }, 2000);
     };
     img.onload = () => banner("preview", "", null);
   } else {

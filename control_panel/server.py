@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from ..core.errors import InputError
+from ..plugin.httpd import HttpLimits, HttpServer, Request, Response
+
+if TYPE_CHECKING:
+    from ..plugin.live import LiveApp
 
 log = logging.getLogger(__name__)
 
@@ -78,80 +80,49 @@ def _origin(url: str | None) -> str | None:
 
 
 class PanelServer:
-    """A tiny threaded HTTP server for the panel. start() binds (port 0 = any free port)."""
+    """The panel's HTTP server (plugin/httpd.py: asyncio, capped, deadlines on every read and
+    write, Host allow-list). start() binds (port 0 = any free port)."""
 
     def __init__(self, config: PanelServerConfig = PanelServerConfig()) -> None:
         self.config = config
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: HttpServer | None = None
+        self._files: dict[str, tuple[bytes, str]] = {}
         self.port = config.port
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "PanelServer":
-        files = {path: (resources.files(__package__).joinpath(name).read_bytes(), ctype)
-                 for path, (name, ctype) in STATIC.items()}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt, *args):
-                log.debug("panel %s " + fmt, self.client_address[0], *args)
-
-            def do_GET(self):
-                # DNS rebinding: a foreign site that resolves its name to 127.0.0.1 would reach us
-                # with its own Host header; only our own names are served.
-                if not server._host_ok(self.headers.get("Host", "")):
-                    self._reply(421, b"wrong Host for the Marionette panel\n", "text/plain; charset=utf-8")
-                    return
-                path = self.path.split("?", 1)[0]
-                if path == "/panel.json":
-                    self._reply(200, json.dumps(panel_document(server.config)).encode(), "application/json")
-                    return
-                entry = files.get(path)
-                if entry is None:
-                    self._reply(404, b"not found: the panel is at /\n", "text/plain; charset=utf-8")
-                    return
-                self._reply(200, *entry)
-
-            def do_HEAD(self):
-                self.do_GET()
-
-            def _reply(self, code: int, body: bytes, ctype: str) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Referrer-Policy", "no-referrer")
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.send_header("X-Frame-Options", "DENY")
-                self.send_header("Content-Security-Policy", server._csp())
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-        try:
-            self._server = ThreadingHTTPServer((self.config.host, self.config.port), Handler)
-        except OSError as e:
-            raise InputError(f"cannot serve the control panel on {self.config.host}:{self.config.port} "
-                             f"({e.strerror}); choose another port (0 for any free one)") from e
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="panel-http", daemon=True)
-        self._thread.start()
+        self._files = {path: (resources.files(__package__).joinpath(name).read_bytes(), ctype)
+                       for path, (name, ctype) in STATIC.items()}
+        self._http = HttpServer(self._handle, host=self.config.host, port=self.config.port, name="panel-http",
+                                what="the control panel", limits=HttpLimits(max_connections=32))
+        self.port = self._http.port
         return self
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def __enter__(self) -> "PanelServer":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return dict(self._http.counters) if self._http is not None else {}
+
+    async def _handle(self, request: Request) -> Response:
+        # The Host check (DNS rebinding) is done by HttpServer before we are called.
+        headers = [("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"),
+                   ("Content-Security-Policy", self._csp())]
+        if request.path == "/panel.json":
+            return Response(200, json.dumps(panel_document(self.config)).encode(), "application/json", headers)
+        entry = self._files.get(request.path)
+        if entry is None:
+            return Response(404, b"not found: the panel is at /\n", "text/plain; charset=utf-8", headers)
+        return Response(200, entry[0], entry[1], headers)
 
     def connect_to(self, control_url: str) -> None:
         """Point the page at the control websocket once it listens (it starts after the panel,
@@ -176,28 +147,23 @@ class PanelServer:
         return f"{self.origin}/" + (f"#token={quote(token, safe='')}" if token else "")
 
     def _host_ok(self, host: str) -> bool:
-        names = {self.config.host, "127.0.0.1", "localhost", "[::1]"}
-        return host in {f"{n}:{self.port}" for n in names} or host in names
+        return self._http is not None and self._http.host_ok(host)
 
 
-def panel_for_app(app, *, host: str = "127.0.0.1", port: int = 8767) -> PanelServer:
+def panel_for_app(app: LiveApp, *, host: str = "127.0.0.1", port: int = 8767) -> PanelServer:
     """A started panel for a running LiveApp: preview from its MJPEG (or websocket preview) sink,
     sliders greyed for channels its renderer cannot draw and pose ranges set to what it draws.
-    Start the control server next with page_ports=(panel.port,), then call panel.connect_to(url)."""
-    sinks = getattr(app, "sinks", {}) or {}
-    mjpeg, preview = sinks.get("mjpeg"), sinks.get("preview")
-    renderer = getattr(getattr(app, "engine", None), "renderer", None)
-    pose_ranges = None
-    try:
-        from ..core.render.renderer import POSE_RANGE
+    Start the control server next with page_ports=(panel.port,), then call panel.connect_to(url).
+    The MJPEG address goes to the page without its token (panel.json is not secret): the page
+    adds the control token it was given, which the stream accepts."""
+    from ..core.render.renderer import POSE_RANGE
 
-        pose_ranges = dict(POSE_RANGE)
-    except ImportError:  # another renderer: the motion space's ranges
-        pass
+    mjpeg, preview = app.sinks.get("mjpeg"), app.sinks.get("preview")
     cfg = PanelServerConfig(
         host=host, port=port, control_url="",
-        mjpeg_url=getattr(mjpeg, "url", None), preview_url=getattr(preview, "url", None),
-        unsupported_channels=tuple(getattr(renderer, "unsupported_channels", ()) or ()),
-        pose_ranges=pose_ranges,
+        mjpeg_url=mjpeg.base_url if mjpeg is not None else None,
+        preview_url=preview.url if preview is not None else None,
+        unsupported_channels=tuple(app.engine.renderer.unsupported_channels),
+        pose_ranges=dict(POSE_RANGE),
     )
     return PanelServer(cfg).start()

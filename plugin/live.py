@@ -356,7 +356,12 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         except VirtualCameraUnavailable as err:
             note("virtual cam", False, str(err))
     if s.mjpeg:
-        mj = MjpegSink(host=s.mjpeg_host, port=s.mjpeg_port)
+        from .control.auth import stream_tokens
+
+        # The stream's URL carries a watch-only token (stable across runs, so OBS keeps it); the
+        # control token opens it too, for the control panel (plugin/sinks/mjpeg.py).
+        view, control_token = stream_tokens(cfg.control.token_file)
+        mj = MjpegSink(host=s.mjpeg_host, port=s.mjpeg_port, token=view, accept=(control_token,))
         engine.add_sink(mj)
         sinks["mjpeg"] = mj
         note("mjpeg", True, mj.url)

@@ -7,7 +7,7 @@ and of PulseAudio, memory every 30 s, load average.
 
 Needs the test extras (`bash scripts/setup.sh --test`): pulseaudio and PyAV. Run it on a quiet
 machine; other load changes the CPU figure."""
-import json, os, subprocess, sys, tempfile, threading, time
+import json, os, re, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -45,7 +45,8 @@ def view():
     import av
     n = 0
     try:
-        with av.open("http://127.0.0.1:8799/stream.mjpg", format="mpjpeg", timeout=10) as c:
+        url = next(m.group(1) for l in lines if (m := re.search(r"watch (http://\S+)", l)))  # carries the token
+        with av.open(url, format="mpjpeg", timeout=10) as c:
             for f in c.demux(video=0):
                 n += 1
     except Exception as e:

@@ -249,7 +249,8 @@ class AvatarStack:
         self.renderer = PortraitRenderer.load(image, FaceAnalyzer.load().analyze(image), size=(size, size))
         from marionette.plugin.sinks.preview_ws import WebSocketPreviewSink
 
-        self.mjpeg = MjpegSink(port=0)
+        self.token = "test-token-" + "x" * 24
+        self.mjpeg = MjpegSink(port=0, accept=(self.token,))  # as `run` wires it: the panel shows the control token
         self.preview = WebSocketPreviewSink(port=0)
         self.frames = 0
         self.last_image = None
@@ -264,12 +265,11 @@ class AvatarStack:
 
         self.clock = MonotonicClock()
         self.engine = SimEngine(clock=self.clock, fps=fps, render=render)
-        self.token = "test-token-" + "x" * 24
         panel_port = free_port()
         self.control = ServerThread(ControlServer(self.engine, token=self.token, clock=self.clock,
                                                   config=ServerConfig(port=0, page_ports=(panel_port,)))).start()
         self.panel = PanelServer(PanelServerConfig(
-            port=panel_port, control_url=self.control.server.url, mjpeg_url=self.mjpeg.url,
+            port=panel_port, control_url=self.control.server.url, mjpeg_url=self.mjpeg.base_url,
             unsupported_channels=tuple(self.renderer.unsupported_channels), pose_ranges=dict(POSE_RANGE))).start()
         self._thread = threading.Thread(target=lambda: asyncio.run(self.engine.run()), name="sim-engine", daemon=True)
         self._thread.start()

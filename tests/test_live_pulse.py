@@ -7,6 +7,7 @@ from the moment audio is written into the microphone to the moment the open mout
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -87,6 +88,15 @@ def start_run(args: list[str], env: dict) -> tuple[subprocess.Popen, list[str]]:
     raise AssertionError("run did not start:\n" + "\n".join(lines))
 
 
+def stream_url(lines: list[str]) -> str:
+    """The MJPEG address `run` printed ("watch http://...?token=..."): the stream needs its token."""
+    for line in lines:
+        found = re.search(r"watch (http://\S+)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("run printed no stream URL:\n" + "\n".join(lines))
+
+
 def finish_run(proc: subprocess.Popen, timeout: float = 60) -> None:
     """Wait for the run to exit and for its reader to drain the last lines."""
     proc.wait(timeout=timeout)
@@ -100,7 +110,7 @@ def test_run_from_virtual_microphone_mouth_follows_audio(pa, meter, tmp_path):
     proc, lines = start_run(["--source", "mic", "--device", "pulse", "--no-say", "--no-virtualcam", "--no-play",
                              "--no-control", "--no-panel", "--size", f"{SIZE}x{SIZE}", "--mjpeg-port", str(port),
                              "--duration", "14", "--record", str(tmp_path / "mic.mp4"), "--stats-every", "0"], env)
-    viewer = Viewer(f"http://127.0.0.1:{port}/stream.mjpg")
+    viewer = Viewer(stream_url(lines))
     viewer.start()
     time.sleep(1.5)
     # Bursts of voice from 1 s after now, each 0.8 s long with 1.2 s pauses.
@@ -178,7 +188,7 @@ def test_run_speaks_through_the_speaker_with_lips_in_sync(pa, meter, tmp_path):
     proc, lines = start_run(["--source", "tts", "--tts-engine", "espeak", "--say", text, "--no-virtualcam",
                              "--no-control", "--no-panel", "--size", f"{SIZE}x{SIZE}", "--mjpeg-port", str(port),
                              "--duration", "16", "--stats-every", "0"], env)
-    viewer = Viewer(f"http://127.0.0.1:{port}/stream.mjpg")
+    viewer = Viewer(stream_url(lines))
     viewer.start()
     finish_run(proc)
     viewer.join(10)

@@ -132,7 +132,10 @@ def test_marionette_run_with_obs_and_the_panel(obs, tmp_path):
         pytest.skip("Chromium not installed (Debian: apt-get install chromium; scripts/setup.sh --test does it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
     mjpeg_port = free_port()
-    spec = SceneSpec(scene="Run Test", stream_url=f"http://127.0.0.1:{mjpeg_port}/stream.mjpg")
+    from marionette.plugin.control.auth import stream_tokens
+
+    view, _ = stream_tokens(tmp_path / "config" / "token")  # what `obs setup` puts in the URL; run makes the same
+    spec = SceneSpec(scene="Run Test", stream_url=f"http://127.0.0.1:{mjpeg_port}/stream.mjpg?token={view}")
     with ObsClient(obs.config()).connect() as c:
         setup_scene(c, spec)
     env = dict(os.environ, MARIONETTE_CONFIG_DIR=str(tmp_path / "config"), MARIONETTE_OBS_PASSWORD=obs.password)

@@ -8,6 +8,7 @@ import http.client
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -33,9 +34,9 @@ def frame(i: int, value: int | None = None, size=(96, 128)) -> VideoFrame:
 
 def read_mjpeg_frames(url: str, n: int, timeout: float = 10.0) -> list[bytes]:
     """A minimal multipart reader (what a browser does): the JPEG bodies of the first n parts."""
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    conn.request("GET", "/stream.mjpg")
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn.request("GET", f"{parts.path}?{parts.query}")  # the query carries the stream's token
     resp = conn.getresponse()
     assert resp.status == 200 and "multipart/x-mixed-replace" in resp.getheader("Content-Type")
     out = []
@@ -73,7 +74,7 @@ def test_mjpeg_serves_several_clients_and_a_stalled_one_does_not_hold_them_up():
         # A client that connects and never reads: its socket buffer fills, its thread blocks.
         stalled = socket.create_connection((sink.host, sink.port))
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
+        stalled.sendall(f"GET /stream.mjpg?token={sink.token} HTTP/1.0\r\nHost: 127.0.0.1:{sink.port}\r\n\r\n".encode())
         time.sleep(0.5)
         t0 = time.monotonic()
         bodies = read_mjpeg_frames(sink.url, 20)
@@ -98,17 +99,23 @@ def test_mjpeg_serves_several_clients_and_a_stalled_one_does_not_hold_them_up():
 def test_mjpeg_snapshot_and_index_and_port_in_use():
     sink = MjpegSink(port=0)
     try:
+        snapshot = sink.snapshot_url.split(str(sink.port), 1)[1]
         conn = http.client.HTTPConnection(sink.host, sink.port, timeout=5)
-        conn.request("GET", "/snapshot.jpg")
+        conn.request("GET", snapshot)
         assert conn.getresponse().status == 503  # nothing rendered yet: say so
         sink.send(frame(1))
         conn = http.client.HTTPConnection(sink.host, sink.port, timeout=5)
-        conn.request("GET", "/snapshot.jpg")
+        conn.request("GET", snapshot)
         r = conn.getresponse()
         assert r.status == 200 and r.read()[:2] == b"\xff\xd8"
         conn = http.client.HTTPConnection(sink.host, sink.port, timeout=5)
-        conn.request("GET", "/")
-        assert b"/stream.mjpg" in conn.getresponse().read()
+        conn.request("GET", f"/?token={sink.token}")
+        assert f"/stream.mjpg?token={sink.token}".encode() in conn.getresponse().read()
+        for path in ("/snapshot.jpg", "/", "/stream.mjpg", "/snapshot.jpg?token=wrong"):  # the picture is private
+            conn = http.client.HTTPConnection(sink.host, sink.port, timeout=5)
+            conn.request("GET", path)
+            r = conn.getresponse()
+            assert r.status == 401 and b"token" in r.read(), path
         with pytest.raises(Exception, match="choose another port"):
             MjpegSink(port=sink.port)
     finally:

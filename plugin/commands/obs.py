@@ -28,8 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setup = sub.add_parser("setup", help="create or update the scene: avatar stream, captions, optional camera")
     common(setup)
     setup.add_argument("--stream-url", default=None,
-                       help="MJPEG stream the avatar source reads (default http://127.0.0.1:8765/stream.mjpg, "
-                            "the one `marionette run` serves)")
+                       help="MJPEG stream the avatar source reads (default: the one `marionette run` serves, "
+                            "http://127.0.0.1:8765/stream.mjpg?token=<its watch-only token>; a URL you give "
+                            "must carry ?token= too)")
+    setup.add_argument("--token-file", default=None, metavar="PATH",
+                       help="the control token file `run` uses (default: the one in the Marionette config "
+                            "directory); the stream's watch-only token is derived from it")
     setup.add_argument("--camera-device", default=None, metavar="DEV",
                        help="also add a (hidden) v4l2 source for the virtual camera, e.g. /dev/video10")
     setup.add_argument("--no-captions", action="store_true", help="do not add the caption text source")
@@ -61,7 +65,13 @@ def _setup(args: argparse.Namespace) -> int:
     from ..obs.client import ObsClient
     from ..obs.scene import DEFAULT_STREAM_URL, SceneSpec, setup_scene
 
-    spec = SceneSpec(scene=args.scene, stream_url=args.stream_url or DEFAULT_STREAM_URL,
+    stream_url = args.stream_url
+    if stream_url is None:
+        from ..control.auth import stream_tokens
+
+        view, _ = stream_tokens(args.token_file)  # stable across runs: OBS keeps a working URL
+        stream_url = f"{DEFAULT_STREAM_URL}?token={view}"
+    spec = SceneSpec(scene=args.scene, stream_url=stream_url,
                      captions=not args.no_captions, camera_device=args.camera_device,
                      activate=not args.no_activate, triggers=not args.no_triggers)
     with ObsClient(_config(args)).connect() as client:

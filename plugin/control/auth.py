@@ -103,3 +103,19 @@ class OriginPolicy:
         if origin is None:
             return True  # not a browser; the token still has to match
         return origin.rstrip("/") in self.allowed
+
+
+VIEW_TOKEN_CONTEXT = b"marionette: view the avatar stream"
+
+
+def view_token(token: str) -> str:
+    """A watch-only token derived from the control token (HMAC-SHA256): the MJPEG stream's URL
+    carries it, so the URL that OBS stores in its scene file can show the avatar but not steer it.
+    Stable across runs as long as the control token is, so OBS keeps working after a restart."""
+    return hmac.new(token.encode("utf-8"), VIEW_TOKEN_CONTEXT, "sha256").hexdigest()[:32]
+
+
+def stream_tokens(token_file: str | Path | None = None) -> tuple[str, str]:
+    """(view token, control token) for the MJPEG stream, from the control token file (made when absent)."""
+    token = load_or_create_token(Path(token_file) if token_file else None)
+    return view_token(token), token

@@ -49,6 +49,12 @@ class JpegBroadcaster:
             jpeg = encode_jpeg(frame.image, self.quality)
         return seq, jpeg
 
+    def cached(self) -> tuple[int, bytes | None]:
+        """(seq, JPEG) of the newest frame when it is encoded already; never encodes (cheap enough
+        for an event loop; call latest() off the loop when this gives None)."""
+        with self._cond:
+            return self._seq, self._jpeg
+
     def wait_newer(self, seq: int, timeout: float = 2.0) -> tuple[int, bytes | None]:
         with self._cond:
             self._cond.wait_for(lambda: self._seq > seq or self.closed, timeout)

@@ -154,9 +154,11 @@ class _Viewer:
     def _run(self) -> None:
         import http.client
 
-        host, port = self.url.split("//")[1].split("/")[0].split(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=5)
-        conn.request("GET", "/stream.mjpg")
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+        conn.request("GET", f"{parts.path}?{parts.query}")  # the query carries the stream's token
         resp = conn.getresponse()
         try:
             while not self._stop.is_set():
