@@ -227,3 +227,39 @@ class Emotion:
 def neutral_frames(n: int, fps: float) -> Iterable[MotionFrame]:
     for i in range(n):
         yield MotionFrame(t=i / fps)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What the controls ask of the generator, handed forward by the frame loop each tick.
+
+    emotion: the emotion to speak with (the generator shows it: recipe and talking style).
+    held: channels fixed by a control (name -> value in motion-space units) that the generator
+    keeps as given (inpainting) so generation and control agree instead of fighting."""
+
+    emotion: Emotion = Emotion()
+    held: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimedPhonemes:
+    """The phones of one utterance we play.
+
+    t: clock time (s) at which the utterance's first sample is released to the pipeline.
+    duration: seconds of its audio. phonemes: timings in seconds from the utterance's first sample.
+    label: the speech segment it belongs to (for logs)."""
+
+    t: float
+    duration: float
+    phonemes: tuple[Phoneme, ...]
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class SpeechMark:
+    """An utterance we play starts or ends. t: clock time; a source stamps the moment the sample
+    is released, the engine re-stamps it with the moment it is heard (with the picture that shows it)."""
+
+    t: float
+    kind: str  # "start" | "end"
+    label: str = ""

@@ -28,13 +28,15 @@ class ConfigError(InputError):
 @dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     """fps: 25 or 30 (or any 1..60). width/height: output pixels. portrait: image path, None = the
-    built-in portrait. generator: 'envelope' or 'teacher' or 'diffusion'. duration: seconds, None = until Ctrl-C."""
+    built-in portrait. generator: 'auto' (speech we synthesize: teacher from its phones; microphone
+    and pushed audio: diffusion), 'envelope', 'teacher' (envelope for audio without phones) or
+    'diffusion'. duration: seconds, None = until Ctrl-C."""
 
     fps: float = 30.0
     width: int = 512
     height: int = 512
     portrait: str | None = None
-    generator: str = "envelope"
+    generator: str = "auto"
     seed: int = 0
     duration: float | None = None
 
@@ -43,8 +45,9 @@ class EngineConfig:
 class AudioConfig:
     """source: 'auto' (microphone if there is one, else text-to-speech), 'mic', 'file', 'tts' or 'none'.
     say: text spoken once at start ('' for none). tts_engine: 'piper' (espeak as fallback) or 'espeak'.
-    play: play the audio we speak to the output device. av_delay: seconds our audio is held back so
-    lips and sound agree; None = measured pipeline latency."""
+    play: play the audio we speak to the output device. av_delay: seconds every sound output (speaker,
+    recording, virtual microphone) is held back so lips and sound agree; None = the measured latency
+    of the picture."""
 
     source: str = "auto"
     device: str | int | None = None
@@ -61,7 +64,10 @@ class AudioConfig:
 @dataclass(frozen=True, kw_only=True)
 class SinksConfig:
     """virtualcam: try a virtual webcam (skipped with a message when none exists). mjpeg: serve
-    http://mjpeg_host:mjpeg_port/stream.mjpg. preview: WebSocket JPEG preview. record: mp4 path."""
+    http://mjpeg_host:mjpeg_port/stream.mjpg. preview: WebSocket JPEG preview. record: mp4 path.
+    virtual_mic: create "Marionette Microphone" on the PulseAudio/PipeWire server (the avatar's
+    voice, in sync with its picture, for call apps; skipped with a message when there is no server).
+    motion_out: write the motion as rendered to this .json/.csv track (and the sound heard to .wav)."""
 
     virtualcam: bool = True
     virtualcam_backend: str | None = None
@@ -73,6 +79,8 @@ class SinksConfig:
     preview_host: str = "127.0.0.1"
     preview_port: int = 8766
     record: str | None = None
+    virtual_mic: bool = True
+    motion_out: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +164,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "audio.source": ("auto", "mic", "file", "tts", "none"),
     "audio.tts_engine": ("piper", "espeak", "flite", "festival"),
     "camera.drive": ("camera", "camera+audio", "camera+controls"),
+    "engine.generator": ("auto", "envelope", "teacher", "diffusion"),
 }
 
 

@@ -1,26 +1,28 @@
 """The live app: the engine wired to real sources and sinks from a RunConfig, and the
 EngineControl (core.control.api) that agents, the panel and OBS hooks talk to.
 
-build_live() says what it could not open (no microphone, no virtual camera, no speaker) in
-``notes`` and carries on with what works. Trade-off: text-to-speech runs on its own thread and
-queues whole utterances, so say() returns at once but speech starts after synthesis (~0.1-1 s).
+build_live() says what it could not open (no microphone, no virtual camera, no speaker, no
+virtual microphone) in ``notes`` and carries on with what works. The app only wires and speaks:
+the engine owns the A/V delay and hands speech marks forward to a sink here (no callbacks into
+sources or the generator; docs/engine.md). Text-to-speech runs on its own thread
+(core/speech/stream.py) in short chunks about one ahead of playback, so say() returns at once,
+speech starts after the first few words are synthesized, and any length stays in bounded memory.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
-import queue
-import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from marionette.core.clock import Clock, MonotonicClock
 from marionette.core.engine import Engine, EngineStats, StatusEvent
-from marionette.core.types import AudioChunk, Emotion, MotionFrame, VideoFrame
+from marionette.core.types import AudioChunk, Emotion, MotionFrame, SpeechMark, VideoFrame
+
+from marionette.core.memory import rss_mb
+from marionette.core.speech.stream import FallbackSynthesizer, SpeechLimits, TextSpeaker
 
 from .config import RunConfig
 from .sources import MicrophoneSource, MicrophoneUnavailable, PlaybackSource
@@ -62,10 +64,7 @@ def load_parts(cfg: RunConfig) -> Parts:
     t0 = time.perf_counter()
     path = cfg.engine.portrait or str(default_portrait_path())
     renderer, _ = load_renderer(path, (cfg.engine.width, cfg.engine.height))
-    # Live, the teacher follows the phones of speech we synthesize; audio without them (a
-    # microphone, pushed PCM) moves the lips with the envelope instead of failing.
-    options = {"fallback": "envelope"} if cfg.engine.generator == "teacher" else {}
-    generator = get_generator(cfg.engine.generator, fps=cfg.engine.fps, seed=cfg.engine.seed, **options)
+    generator = live_generator(cfg.engine.generator, fps=cfg.engine.fps, seed=cfg.engine.seed)
     features = StreamingFeatureExtractor.load()
     # Warm-up renders pay for caches; then a few distinct frames give the per-frame cost, on one
     # thread as the engine renders.
@@ -80,17 +79,32 @@ def load_parts(cfg: RunConfig) -> Parts:
     return Parts(renderer, features, generator, path, time.perf_counter() - t0, render_ms)
 
 
-def estimate_av_delay(generator, fps: float, render_ms: float) -> float:
-    """Release-to-frame latency of audio we play, before the engine has measured it: generator
-    lookahead + the feature window's half (12.5 ms) + a tick (the newest whole frame trails the
-    newest audio by up to one) + the render. LiveApp then retunes to the measured latency."""
-    return float(getattr(generator, "lookahead", 0.0)) + 0.0125 + 1.0 / fps + render_ms / 1e3
+def live_generator(name: str, *, fps: float, seed: int = 0):
+    """The generator `run` uses for ``name``. Live, speech we synthesize follows its phones
+    (teacher) and audio without them goes through an audio model, one latency for both
+    (core/generators/per_source.py): `auto` takes diffusion for that (envelope when no model is
+    here), `teacher` the envelope. `envelope` and `diffusion` drive everything alone."""
+    from marionette.core.generators import get_generator
+
+    if name == "teacher":
+        return get_generator("auto", fps=fps, seed=seed, audio="envelope")
+    return get_generator(name, fps=fps, seed=seed)
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences (and long clauses) of ``text``, so speech can start after the first one."""
-    parts = [p.strip() for p in re.split(r"(?<=[.!?;:])\s+", text.strip())]
-    return [p for p in parts if p] or [text]
+class _SpeechMarks:
+    """core.stages.SpeechSink: the engine hands our utterances' start/end marks here, on the frame
+    that shows them; LiveApp turns them into SpeechEvents for agents and the panel."""
+
+    name = "speech-events"
+
+    def __init__(self, on_mark: Callable[[SpeechMark], None]) -> None:
+        self._on_mark = on_mark
+
+    def send_speech(self, mark: SpeechMark) -> None:
+        self._on_mark(mark)
+
+    def close(self) -> None:
+        """Nothing held."""
 
 
 class LiveApp:
@@ -99,7 +113,8 @@ class LiveApp:
 
     def __init__(self, engine: Engine, *, clock: Clock, mixer, playback: PlaybackSource | None,
                  mic: MicrophoneSource | None = None, sinks: dict[str, Any] | None = None,
-                 notes: list[Note] | None = None, tts_engine: str = "piper") -> None:
+                 notes: list[Note] | None = None, tts_engine: str = "piper",
+                 speech_limits: SpeechLimits | None = None) -> None:
         self.engine, self.clock, self.mixer = engine, clock, mixer
         self.playback, self.mic = playback, mic
         self.sinks = sinks or {}
@@ -107,28 +122,31 @@ class LiveApp:
         self.tts_engine = tts_engine
         self._ids = itertools.count(1)
         self._texts: dict[str, str] = {}
-        self._tts_q: queue.Queue[tuple[str, str, str | None] | None] = queue.Queue()
         self._listeners: list[Callable[[Any], None]] = []
         self._push_segment: str | None = None
         self._speaking: str | None = None
         self._next_stats = 0.0
-        self._next_delay_check = 0.0
-        self._generation = 0  # bumped by interrupt(): the TTS worker drops what it was saying
-        self.auto_av_delay = True  # build_live turns it off when audio.av_delay is set
-        self._tts_thread = threading.Thread(target=self._tts_worker, name="tts", daemon=True)
-        self._tts_thread.start()
+        self.speaker: TextSpeaker | None = None
+        if playback is not None:
+            engines = ["piper", "espeak"] if tts_engine == "piper" else [tts_engine]
+            report = lambda msg, level: engine.report(StatusEvent("source:tts", msg, level))  # noqa: E731
+            self.speaker = TextSpeaker(playback, FallbackSynthesizer(engines, report),
+                                       limits=speech_limits or SpeechLimits(), report=report)
         engine.subscribe(self._emit)
         engine.on_frame(self._on_frame)
+        if playback is not None:
+            engine.add_sink(_SpeechMarks(self._on_mark))
 
     # --- EngineControl --------------------------------------------------------------------
-    def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None) -> str:
-        if self.playback is None:
+    def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None,
+            owner: str | None = None) -> str:
+        if self.speaker is None:
             raise RuntimeError("this engine has no playback source (audio.source = 'none')")
         speech_id = f"say-{next(self._ids)}"
+        self.speaker.say(speech_id, text, voice=voice, owner=owner)  # SpeechQueueFull: nothing queued
         self._texts[speech_id] = text
         if emotion is not None:
             self.mixer.set_emotion(emotion.label, emotion.intensity)
-        self._tts_q.put((speech_id, text, voice))
         return speech_id
 
     def push_audio(self, chunk: AudioChunk) -> None:
@@ -145,12 +163,8 @@ class LiveApp:
         self._push_segment = None
 
     def interrupt(self) -> None:
-        self._generation += 1
-        while True:  # drop queued text first, so nothing new starts
-            try:
-                self._tts_q.get_nowait()
-            except queue.Empty:
-                break
+        if self.speaker is not None:
+            self.speaker.interrupt()  # drop queued text first, so nothing new starts
         self._push_segment = None
         self.engine.clear()
         if self._speaking is not None:
@@ -158,6 +172,7 @@ class LiveApp:
 
             self._emit(SpeechEvent("end", self._speaking, self._texts.get(self._speaking, ""), self.clock.now(), True))
             self._speaking = None
+        self._texts.clear()  # every queued utterance was dropped with it
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         self._listeners.append(callback)
@@ -168,14 +183,16 @@ class LiveApp:
         return {
             "speaking": self._speaking,
             "queued_seconds": round(self.playback.pending_seconds(), 3) if self.playback else 0.0,
-            "queued_texts": self._tts_q.qsize(),
+            "queued_texts": self.speaker.queued()["utterances"] if self.speaker else 0,
+            "queued_chars": self.speaker.queued()["chars"] if self.speaker else 0,
+            "rss_mb": rss_mb(),
             "fps": round(st.fps, 2),
             "target_fps": st.target_fps,
             "frames": st.frames,
             "late_ticks": st.late_ticks,
             "latency_p50_ms": st.latency_p50_ms,
             "latency_p95_ms": st.latency_p95_ms,
-            "av_delay_ms": round(self.playback.playback_delay * 1e3, 1) if self.playback else None,
+            "av_delay_ms": round(st.av_delay_ms, 1),
             "microphone": None if self.mic is None else (self.mic.opened_device if self.mic.alive else "lost"),
             "sinks": [{"name": s.name, "sent": s.sent, "dropped": s.dropped, "failing": s.failing} for s in st.sinks],
             "tts_engine": self.tts_engine,
@@ -191,15 +208,10 @@ class LiveApp:
     async def close(self) -> None:
         import asyncio
 
-        self._generation += 1  # drop the sentences not yet synthesized
-        while True:
-            try:
-                self._tts_q.get_nowait()
-            except queue.Empty:
-                break
-        self._tts_q.put(None)
-        # Wait for a synthesis in progress: native inference threads alive at interpreter exit abort it.
-        await asyncio.to_thread(self._tts_thread.join, 30)
+        if self.speaker is not None:
+            # Drops what is queued and waits for the chunk in synthesis (a few seconds at most):
+            # native inference threads alive at interpreter exit abort it.
+            await asyncio.to_thread(self.speaker.close, 30)
         await self.engine.close()
 
     # --- internals ------------------------------------------------------------------------
@@ -210,60 +222,28 @@ class LiveApp:
             except Exception:  # a subscriber's bug must not stop the show
                 log.exception("subscriber failed")
 
-    def _retune_av_delay(self) -> None:
-        """Hold our audio back by the pipeline latency the engine measures (audio released -> frame
-        out), so a mouth event and its sound leave together; only retuned between utterances."""
-        p50 = self.engine.stats().latency_p50_ms
-        if p50 is None or self._speaking is not None or self.playback.pending_seconds() > 0:
-            return
-        if abs(p50 / 1e3 - self.playback.playback_delay) > 0.008:
-            self.playback.set_playback_delay(p50 / 1e3)
+    def _on_mark(self, mark: SpeechMark) -> None:
+        """A mark the engine handed forward, stamped with the time it is heard (and shown)."""
+        from marionette.core.control import SpeechEvent
 
-    def _tts_worker(self) -> None:
-        # Synthesis is bulk work that must not steal ticks from the frame loop: lower this thread's
-        # priority (Linux threads are tasks; the ONNX thread pools it creates inherit it).
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):  # not Linux, or not permitted
-            pass
-        while True:
-            item = self._tts_q.get()
-            if item is None:
-                return
-            speech_id, text, voice = item
-            generation = self._generation
-            # Sentence by sentence: the first one plays while the next is synthesized.
-            for sentence in split_sentences(text):
-                if generation != self._generation:
-                    break  # interrupted
-                try:
-                    self.playback.say(sentence, engine=None if self.tts_engine == "piper" else self.tts_engine,
-                                      voice=voice, label=speech_id)
-                except Exception as e:  # noqa: BLE001 - becomes a status event, the avatar keeps going
-                    self.engine.report(StatusEvent("source:tts", f"cannot speak {sentence[:40]!r}: {e}", "error"))
-                    break
+        if mark.kind == "start":
+            if mark.label and mark.label == self._speaking:
+                return  # the next chunk of the utterance already speaking
+            # Back-to-back segments drain the queue only once: the next start ends the previous.
+            if self._speaking is not None and mark.label and mark.label != self._speaking:
+                prev, self._speaking = self._speaking, None
+                self._emit(SpeechEvent("end", prev, self._texts.pop(prev, ""), mark.t))
+            self._speaking = mark.label or self._speaking
+            self._emit(SpeechEvent("start", mark.label, self._texts.get(mark.label, ""), mark.t))
+        elif self._speaking is not None:
+            if self.speaker is not None and self.speaker.speaking(self._speaking):
+                return  # synthesis fell behind between two chunks: a pause, not the end
+            self._emit(SpeechEvent("end", self._speaking, self._texts.pop(self._speaking, ""), mark.t))
+            self._speaking = None
 
     def _on_frame(self, video: VideoFrame, motion: MotionFrame) -> None:
-        from marionette.core.control import MotionEvent, SpeechEvent
+        from marionette.core.control import MotionEvent
 
-        if self.playback is not None:
-            delay = self.playback.playback_delay
-            # A speech event is due when its audio reaches the speaker, i.e. on the frame that shows it.
-            while self.playback.speech_events and self.playback.speech_events[0][0] + delay <= video.t:
-                t, kind, label = self.playback.speech_events.popleft()
-                if kind == "start":
-                    # Back-to-back segments drain the queue only once: the next start ends the previous.
-                    if self._speaking is not None and label and label != self._speaking:
-                        prev, self._speaking = self._speaking, None
-                        self._emit(SpeechEvent("end", prev, self._texts.pop(prev, ""), video.t))
-                    self._speaking = label or self._speaking
-                    self._emit(SpeechEvent("start", label, self._texts.get(label, ""), video.t))
-                elif self._speaking is not None:
-                    self._emit(SpeechEvent("end", self._speaking, self._texts.pop(self._speaking, ""), video.t))
-                    self._speaking = None
-            if self.auto_av_delay and video.t >= self._next_delay_check:
-                self._next_delay_check = video.t + 5.0
-                self._retune_av_delay()
         if self._listeners:
             self._emit(MotionEvent(motion))
             if video.t >= self._next_stats:
@@ -276,8 +256,19 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
     """Open everything the config asks for; what cannot be opened becomes a Note, not an error
     (except a bad portrait, generator or port: without those there is nothing to show)."""
     from marionette.core.control import ControlMixer
+    from marionette.core.stages import Conditioned
 
-    from .sinks import MjpegSink, RecordingSink, VirtualCameraSink, VirtualCameraUnavailable, WebSocketPreviewSink
+    from .sinks import (
+        MjpegSink,
+        MotionTrackSink,
+        RecordingSink,
+        SpeakerSink,
+        VirtualCameraSink,
+        VirtualCameraUnavailable,
+        VirtualMicSink,
+        VirtualMicUnavailable,
+        WebSocketPreviewSink,
+    )
 
     clock = clock or MonotonicClock()
     notes: list[Note] = []
@@ -290,13 +281,17 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
     parts = parts or load_parts(cfg)
     e, a, s = cfg.engine, cfg.audio, cfg.sinks
     note("portrait", True, f"{parts.portrait} ({e.width}x{e.height}, render {parts.render_ms:.1f} ms/frame)")
-    note("generator", True, f"{e.generator} at {e.fps:g} fps")
-    mixer = ControlMixer(clock=clock)
-    if hasattr(parts.generator, "set_held"):
-        # Inpainting: the generator keeps the channels a control holds (ARCHITECTURE.md, Generator).
-        mixer.on_held_change(parts.generator.set_held)
-    engine = Engine(renderer=parts.renderer, generator=parts.generator, features=parts.features, clock=clock,
-                    fps=e.fps, mixer=mixer)
+    from marionette.core.generators.per_source import PerSourceGenerator
+
+    gen = parts.generator
+    how = (f"teacher for speech we synthesize, {gen.audio_name} for microphone and pushed audio"
+           if isinstance(gen, PerSourceGenerator) else "for every source")
+    note("generator", True, f"{e.generator}: {how}, {gen.lookahead * 1e3:.0f} ms lookahead, at {e.fps:g} fps")
+    # A Conditioned generator shows the emotion itself and keeps held channels (inpainting): the
+    # engine hands it the mixer's state each tick, and the mixer leaves the recipe out.
+    mixer = ControlMixer(clock=clock, emotion_recipes=not isinstance(gen, Conditioned))
+    engine = Engine(renderer=parts.renderer, generator=gen, features=parts.features, clock=clock,
+                    fps=e.fps, mixer=mixer, av_delay=a.av_delay, render_ms=parts.render_ms)
 
     if cfg.camera.enabled:  # the camera path (docs/camera.md): your face drives the portrait
         from .camera_live import attach_camera
@@ -307,7 +302,7 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         try:
             mic = MicrophoneSource(clock, device=a.device).start()
             engine.add_source(mic)
-            note("microphone", True, f"{mic.opened_device!r} (input latency {mic.input_latency * 1e3:.0f} ms, not delayed)")
+            note("microphone", True, f"{mic.opened_device!r} (input latency {mic.input_latency * 1e3:.0f} ms)")
         except MicrophoneUnavailable as err:
             if a.source == "mic":
                 raise
@@ -316,20 +311,21 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
     if a.source == "file":
         from .sources import FileSource
 
-        playback = FileSource(a.file, clock, loop=a.loop, play=a.play, output_device=a.output_device)
+        playback = FileSource(a.file, clock, loop=a.loop)
         note("audio file", True, f"{a.file}{' (looped)' if a.loop else ''}")
     elif a.source != "none":
-        playback = PlaybackSource(clock, play=a.play, output_device=a.output_device, name="speech")
+        playback = PlaybackSource(clock, name="speech")
+    delay = "measured" if a.av_delay is None else "fixed"
     if playback is not None:
-        playback.playback_delay = a.av_delay if a.av_delay is not None else estimate_av_delay(parts.generator, e.fps, parts.render_ms)
-        engine.add_source(playback)  # opens the speaker, if any, and reports when there is none
-        player = getattr(playback, "_player", None)
-        if a.play and player is not None:
-            if player._stream is not None:
-                note("speaker", True, f"playing our speech delayed {playback.playback_delay * 1e3:.0f} ms for lip sync")
+        engine.add_source(playback)
+        if a.play:
+            speaker = SpeakerSink(clock, device=a.output_device)
+            if speaker.open():
+                note("speaker", True, f"our speech, delayed {engine.av_delay * 1e3:.0f} ms ({delay}) to leave with the picture")
             else:
                 note("speaker", False, "no audio output device; speech is silent here but lips still move "
                      "(and is in the recording)")
+            engine.add_sink(speaker)  # retries the device once a second
 
     if playback is not None and a.source != "file" and (a.say or a.source == "tts"):
         # Load the voice now: loading it while frames run would stall them for seconds (it holds
@@ -374,8 +370,20 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         rec = RecordingSink(s.record, fps=e.fps)
         engine.add_sink(rec)
         sinks["record"] = rec
-        note("recording", True, str(rec.path))
-    app = LiveApp(engine, clock=clock, mixer=mixer, playback=playback, mic=mic, sinks=sinks, notes=notes,
-                  tts_engine=a.tts_engine)
-    app.auto_av_delay = a.av_delay is None
-    return app
+        note("recording", True, f"{rec.path} (sound placed with the picture)")
+    if s.virtual_mic:
+        try:
+            vmic = VirtualMicSink.open(clock)
+            engine.add_sink(vmic)
+            sinks["virtual_mic"] = vmic
+            note("virtual mic", True, f"'{vmic.description}' on {vmic.server}: your voice delayed "
+                 f"{engine.av_delay * 1e3:.0f} ms ({delay}) to match the lips; pick it in the call app")
+        except VirtualMicUnavailable as err:
+            note("virtual mic", False, str(err))
+    if s.motion_out:
+        mo = MotionTrackSink(s.motion_out, fps=e.fps)
+        engine.add_sink(mo)
+        sinks["motion_out"] = mo
+        note("motion out", True, f"{mo.path} (+ {mo.wav_path.name})")
+    return LiveApp(engine, clock=clock, mixer=mixer, playback=playback, mic=mic, sinks=sinks, notes=notes,
+                   tts_engine=a.tts_engine)

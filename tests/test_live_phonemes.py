@@ -1,8 +1,9 @@
 """Phone timings of speech we synthesize reach the teacher generator in the live engine: real
 espeak-ng speech, the real feature extractor, renderer and teacher, on a fake clock. The lips close
 on every M/B/P and open on the vowels at the moment the sound is played; interrupt drops pending
-phones; a microphone mixed in moves the lips through the envelope fallback outside the utterance;
-audio-only generators see exactly what they saw before."""
+phones; a microphone mixed in moves the lips through the audio part (here the envelope) outside
+the utterance; audio-only generators see exactly what they saw before. The utterance's start is
+read from the speech marks the engine hands forward (stamped with the moment it is heard)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from marionette.core.face import FaceAnalyzer, default_portrait_path, load_image
 from marionette.core.generators import get_generator
 from marionette.core.render.renderer import PortraitRenderer
 from marionette.core.speech import available_engines, synthesize
+from marionette.core.stages import PhoneDriven
 from marionette.core.teacher import lip_gap
 from marionette.plugin.sources import PlaybackSource
 
@@ -41,10 +43,37 @@ def renderer():
     return PortraitRenderer.load(image, FaceAnalyzer.load().analyze(image), size=(192, 192))
 
 
+class MarkSink:
+    """core.stages.SpeechSink keeping the marks the engine hands forward."""
+
+    name = "marks"
+
+    def __init__(self) -> None:
+        self.marks = []
+
+    def send_speech(self, mark) -> None:
+        self.marks.append(mark)
+
+    def close(self) -> None:
+        pass
+
+
 def make_engine(renderer, clock, generator="teacher", **kw) -> Engine:
-    gen = get_generator(generator, fps=FPS, **({"fallback": "envelope"} if generator == "teacher" else {}))
-    return Engine(renderer=renderer, generator=gen, clock=clock, fps=FPS,
-                  features=StreamingFeatureExtractor.load(), **kw)
+    from marionette.plugin.live import live_generator
+
+    gen = live_generator(generator, fps=FPS)  # teacher: per source, the envelope for audio without phones
+    # A fixed A/V delay (no retuning), so a mark's stamp minus it is the release time exactly.
+    eng = Engine(renderer=renderer, generator=gen, clock=clock, fps=FPS,
+                 features=StreamingFeatureExtractor.load(), av_delay=0.1, **kw)
+    eng.mark_sink = MarkSink()
+    eng.add_sink(eng.mark_sink)
+    return eng
+
+
+def released(eng: Engine) -> float:
+    """Clock time the first utterance's first sample was released (its mark is stamped heard)."""
+    mark = next(m for m in eng.mark_sink.marks if m.kind == "start")
+    return mark.t - eng.av_delay
 
 
 def run(engine: Engine, seconds: float, during=None):
@@ -71,7 +100,8 @@ def at(clock, t: float, action):
 def shown(engine: Engine) -> list:
     """(tick, motion vector, who drove the generator) of every frame shown."""
     out = []
-    engine.on_frame(lambda v, m: out.append((v.t, m.to_vector(), getattr(engine.generator, "driver", ""))))
+    phone_driven = isinstance(engine.generator, PhoneDriven)
+    engine.on_frame(lambda v, m: out.append((v.t, m.to_vector(), engine.generator.segment_driver() if phone_driven else "")))
     return out
 
 
@@ -117,7 +147,7 @@ def test_teacher_lips_follow_tts_phones_at_the_played_moment(renderer, speech, s
     stats = run(eng, audio.duration + 1.0)
     # Sound is played playback_delay after release; `marionette run` sets it to the measured latency.
     delay = stats.latency_p50_ms / 1e3
-    start = next(t for t, kind, _ in play.speech_events if kind == "start")
+    start = released(eng)
     check_phones(frames, phones, start + delay)
     lag, corr = av_lag(frames, start + delay, audio, phones)
     print(f"teacher path A/V offset (fake clock, delay = measured latency {delay * 1e3:.0f} ms): "
@@ -126,8 +156,8 @@ def test_teacher_lips_follow_tts_phones_at_the_played_moment(renderer, speech, s
     # The generator's driver at a tick is the one for the audio released then (shown ``delay`` later).
     drivers = [d for t, _, d in frames if start + 0.05 < t < start + audio.duration - 0.05]
     assert set(drivers) - {""} == {"teacher"}  # "": a segment just cut, the next not begun
-    notes = [e for e in eng.events if e.component == "stage:generator"]
-    assert len(notes) == 1 and notes[0].level == "info" and "envelope fallback" in notes[0].message
+    notes = [e for e in eng.events if e.component == "stage:generator" and "envelope" in e.message]
+    assert len(notes) == 1 and notes[0].level == "info" and "moves the lips with envelope" in notes[0].message
     after = np.stack([v for t, v, _ in frames if t > start + delay + audio.duration + 0.3])
     assert lip_gap(after).max() < 0.03  # silence after the utterance: the fallback keeps lips closed
 
@@ -169,7 +199,7 @@ def test_microphone_mixed_in_is_envelope_outside_the_utterance(renderer, speech)
     frames = shown(eng)
     run(eng, 6.0, at(clock, t_say, lambda: play.push(audio.samples, audio.sample_rate, label="u", phonemes=phones)))
     delay = eng.stats().latency_p50_ms / 1e3
-    start = next(t for t, kind, _ in play.speech_events if kind == "start")
+    start = released(eng)
     ts = np.array([t for t, _, _ in frames])
     gap = lip_gap(np.stack([v for _, v, _ in frames]))
     drivers = np.array([d for _, _, d in frames])

@@ -24,7 +24,7 @@ import numpy as np
 from ..clock import Clock
 from ..errors import InputError
 from ..motion_space import ALL_CHANNELS, CHANNEL_INDEX, EMOTIONS, check_channel
-from ..types import MOTION_HIGH, MOTION_LOW, N_CHANNELS, NEUTRAL_VECTOR, Clamp, Emotion, MotionFrame
+from ..types import MOTION_HIGH, MOTION_LOW, N_CHANNELS, NEUTRAL_VECTOR, Clamp, Conditions, Emotion, MotionFrame
 from .curves import Ramps
 from .emotions import recipe_vector
 from .gestures import (
@@ -337,6 +337,18 @@ class ControlMixer:
         self._held_listeners.append(callback)
         self._held_force = True  # tell the newcomer on the next frame
         return lambda: self._held_listeners.remove(callback) if callback in self._held_listeners else None
+
+    def conditions(self) -> Conditions:
+        """The state a Conditioned generator takes (core.stages.ConditionSource): the emotion, and
+        the held channels settled at the last frame (once fully blended in, so the blend-in stays
+        smooth; released as soon as their release starts). The frame loop reads it and hands it on."""
+        with self._lock:
+            return Conditions(self._emotion, self._settled_held(self._now()))
+
+    @property
+    def shows_emotion_recipes(self) -> bool:
+        """False when the generator shows the emotion itself (see __init__)."""
+        return self._emotion_recipes
 
     def _settled_held(self, t: float) -> dict[str, float]:
         w = self._ov_w

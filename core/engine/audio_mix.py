@@ -70,6 +70,7 @@ class _Lane:
         self.anchored = False
         self.offset = 0  # stream index = round((clock t - t0) * rate) + offset
         self.heard_end = -np.inf  # clock time of the newest sample (its capture/release time)
+        self.played = False  # audio we play ourselves (goes to the speaker too), not a microphone
 
     @property
     def next_pos(self) -> int:
@@ -97,11 +98,15 @@ class AudioMixer:
         self.samples_out = 0
         self._t0: float | None = None  # clock time of stream index 0 (the first chunk's stamp)
         self._map: deque[tuple[float, float]] = deque(maxlen=2000)  # (stream_end_s, heard_end_clock)
+        self.last_played: np.ndarray | None = None  # the played lanes alone in the last take() (None: none)
 
-    def add(self, key: int, chunk: AudioChunk) -> None:
+    def add(self, key: int, chunk: AudioChunk, *, played: bool = False) -> None:
+        """played: the source is audio we play ourselves; take() also mixes those lanes alone
+        (``last_played``) for the speaker, which must never play the microphone back."""
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane(self.rate)
+        lane.played = played
         if lane.resampler is None or lane.resampler.src_rate != chunk.sample_rate:
             lane.resampler = LinearResampler(chunk.sample_rate, self.rate)
         x = lane.resampler.process(chunk.samples)
@@ -143,12 +148,20 @@ class AudioMixer:
         if n <= 0:
             return None
         mix = np.zeros(n, np.float32)
+        played = None
         for lane in lanes:
             if lane.start < self.samples_out:  # cannot happen after add()'s placement; never mix backwards
                 lane.take(self.samples_out)
             a = lane.start - self.samples_out
             x = lane.take(end)
             mix[a:a + x.size] += x
+            if lane.played:
+                if played is None:
+                    played = np.zeros(n, np.float32)
+                played[a:a + x.size] += x
+        if played is not None:
+            np.clip(played, -1.0, 1.0, out=played)
+        self.last_played = played
         t = self.samples_out / self.rate
         self.samples_out = end
         heard = max(lane.heard_end - (lane.next_pos - end) / self.rate for lane in live)

@@ -6,8 +6,13 @@ render) runs on one worker thread, and each sink on its own thread. Ticks sit on
 them. Trade-off: the newest generated motion is shown at each tick (lowest latency for a
 microphone) rather than a jitter buffer, so motion may repeat or skip a frame under load.
 Generators add their own idle life; the engine's IdleLife only fills in when they fall silent.
-Phone timings of speech we synthesize go to a phone-driven generator (teacher) on the stream clock
-(phones.py); for audio-only generators they are dropped and nothing else changes.
+
+What a stage can do beyond its Protocol is declared (core/stages.py) and checked once when it is
+added. Everything flows forward: phone timings of speech we synthesize go to a PhoneDriven
+generator on the stream clock (phones.py); the ControlMixer's state (emotion, held channels)
+goes to a Conditioned generator; speech marks and sound go to the sinks, re-stamped with the time
+they must be heard: ``av_delay`` after capture or release, the picture's latency, one figure for
+every output (docs/engine.md).
 """
 
 from __future__ import annotations
@@ -17,15 +22,29 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..clock import Clock
 from ..motion_space import CHANNEL_INDEX
-from ..stages import AudioSource, FeatureExtractor, FrameSink, MotionGenerator, Renderer
-from ..types import MOTION_HIGH, MOTION_LOW, NEUTRAL_VECTOR, AudioChunk, MotionFrame, VideoFrame
+from ..stages import (
+    AudioSource,
+    ConditionSource,
+    Conditioned,
+    FeatureExtractor,
+    Interruptible,
+    MotionGenerator,
+    MotionMixer,
+    PhoneDriven,
+    PlayedSource,
+    Renderer,
+    Reporting,
+)
+from ..types import MOTION_HIGH, MOTION_LOW, NEUTRAL_VECTOR, AudioChunk, Conditions, MotionFrame, SpeechMark, VideoFrame
 from .audio_mix import AudioMixer
 from .fanout import SinkRunner
 from .idle import IdleLife
@@ -37,12 +56,26 @@ log = logging.getLogger(__name__)
 STAGES = ("audio", "features", "generator", "controls", "render", "sinks")
 _JAW = CHANNEL_INDEX["jawOpen"]
 QUIET_DB = -45.0  # dBFS below which a feature frame counts as a pause
+QUIET_RMS = 10 ** (QUIET_DB / 20)
+RETUNE_EVERY = 5.0  # s between checks of the measured latency against av_delay
+RETUNE_STEP = 0.008  # s; smaller differences are left alone
+RETUNE_QUIET = 0.3  # s of quiet mix (and no utterance of ours playing) before av_delay may move
 
 
-class MotionMixer(Protocol):
-    """What the loop needs from the control mixer (core.control): controls on top of motion."""
+def estimate_av_delay(lookahead: float, fps: float, render_ms: float = 10.0) -> float:
+    """The picture's latency before the engine has measured it: generator lookahead + the feature
+    window's half (12.5 ms) + a tick (the newest whole frame trails the newest audio by up to one)
+    + the render. The engine then retunes av_delay to the measured latency."""
+    return float(lookahead) + 0.0125 + 1.0 / fps + render_ms / 1e3
 
-    def apply(self, frame: MotionFrame, t: float) -> MotionFrame: ...
+
+@dataclass
+class _Slot:
+    """A source and the abilities it declared (core/stages.py), checked once when it was added."""
+
+    source: AudioSource
+    interruptible: bool
+    played: bool
 
 
 class Engine:
@@ -66,13 +99,29 @@ class Engine:
         sample_rate: int = 16000,
         hold: float = 0.25,
         segment_max: float = 20.0,
+        av_delay: float | None = None,
+        render_ms: float = 10.0,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """av_delay: seconds every sound output holds audio back (None: estimated, then retuned to
+        the measured picture latency between utterances). render_ms: the estimate's render cost."""
         if not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps {fps}, expected a positive number such as 25 or 30")
         self.renderer, self.generator, self.features = renderer, generator, features
         self.clock, self.fps = clock, float(fps)
+        if mixer is not None and not isinstance(mixer, MotionMixer):
+            raise TypeError(f"mixer {type(mixer).__name__} has no apply(frame, t) (core.stages.MotionMixer)")
         self.mixer = mixer
+        # Abilities, checked once (core/stages.py).
+        self._phone_driven = isinstance(generator, PhoneDriven)
+        self._conditioned = isinstance(generator, Conditioned) and isinstance(mixer, ConditionSource)
+        self._conditions: Conditions | None = None
+        self.auto_av_delay = av_delay is None
+        self.av_delay = float(av_delay) if av_delay is not None else estimate_av_delay(generator.lookahead, fps, render_ms)
+        self._next_retune = 0.0
+        self._quiet_since: float | None = None
+        self._speaking = 0  # 1 while an utterance of ours plays (from the sources' marks)
+        self._marks: deque[SpeechMark] = deque(maxlen=200)  # heard-time stamped, not yet shown
         self.idle = idle if idle is not None else IdleLife()
         # Profiling measures real compute cost (also under a fake clock); pacing uses the Clock.
         self._timer = timer
@@ -81,14 +130,11 @@ class Engine:
         self._segment_age = 0.0
         self._quiet_run = 0.0
         self._audio = AudioMixer(sample_rate)
-        # A generator that can use phone timings (the teacher) gets those of the speech we
-        # synthesize; the others never see them, so their output is as before.
-        self._phone_driven = bool(getattr(generator, "uses_phonemes", False))
         self._phones = PhoneSchedule()
-        self._fallback_reported = False
+        self._drivers_reported: set[str] = set()
         self._feature_s = 0.0  # feature time inside the current step (features and generator interleave)
         self._lock = threading.Lock()
-        self._sources: list[AudioSource] = []
+        self._sources: list[_Slot] = []
         self._runners: list[SinkRunner] = []
         self._listeners: list[Callable[[StatusEvent], None]] = []
         self._frame_listeners: list[Callable[[VideoFrame, MotionFrame], None]] = []
@@ -116,18 +162,24 @@ class Engine:
 
     # --- wiring (any thread) ------------------------------------------------------------
     def add_source(self, source: AudioSource) -> None:
-        if hasattr(source, "set_reporter"):
-            source.set_reporter(self.report)  # type: ignore[attr-defined]
+        if not isinstance(source, AudioSource):
+            raise TypeError(f"{type(source).__name__} is not an AudioSource: expected name, read() and close()")
+        if isinstance(source, Reporting):
+            source.set_reporter(self.report)
+        slot = _Slot(source, isinstance(source, Interruptible), isinstance(source, PlayedSource))
         with self._lock:
-            self._sources.append(source)
+            self._sources.append(slot)
 
     def remove_source(self, source: AudioSource) -> None:
         with self._lock:
-            if source in self._sources:
-                self._sources.remove(source)
+            self._sources = [s for s in self._sources if s.source is not source]
         self._audio.remove(id(source))
 
-    def add_sink(self, sink: FrameSink) -> SinkRunner:
+    def add_sink(self, sink) -> SinkRunner:
+        """Any object with a name, close() and at least one of the sink abilities of core/stages.py
+        (pictures, sound, the speaker's sound, motion, speech marks); it gets exactly those."""
+        if isinstance(sink, Reporting):
+            sink.set_reporter(self.report)
         runner = SinkRunner(sink, self.report)
         with self._lock:
             self._runners.append(runner)
@@ -166,11 +218,16 @@ class Engine:
     def clear(self) -> None:
         """Interrupt: drop buffered audio, phone timings and motion now (STYLE.md 3); idle life goes on."""
         with self._lock:
-            sources = list(self._sources)
+            slots = list(self._sources)
         # Sources first: once the flag is seen nothing they held (audio, phones) can still arrive.
-        for s in sources:
-            if hasattr(s, "clear"):
-                s.clear()  # type: ignore[attr-defined]
+        for s in slots:
+            if s.interruptible:
+                s.source.clear()  # type: ignore[attr-defined]
+        with self._lock:
+            runners = list(self._runners)
+        for r in runners:  # sound already handed to a sink (the speaker's queue) stops too
+            if r.interruptible:
+                r.sink.clear()
         self._clear.set()
 
     def stop(self) -> None:
@@ -196,6 +253,7 @@ class Engine:
             latency_p95_ms=None if not len(self._latency) else self._latency.percentile(95) * 1e3,
             audio_seconds=self._audio.samples_out / self._audio.rate,
             sinks=tuple(r.stats() for r in runners),
+            av_delay_ms=self.av_delay * 1e3,
         )
 
     # --- the loop -----------------------------------------------------------------------
@@ -228,13 +286,13 @@ class Engine:
         """Stop, flush and close every sink and source (call once, after run())."""
         with self._lock:
             runners, self._runners = list(self._runners), []
-            sources, self._sources = list(self._sources), []
+            slots, self._sources = list(self._sources), []
         await asyncio.to_thread(lambda: [r.close() for r in runners])
-        for s in sources:
+        for s in slots:
             try:
-                s.close()
+                s.source.close()
             except Exception as e:  # noqa: BLE001 - reported, not raised, at shutdown
-                self.report(StatusEvent(f"source:{getattr(s, 'name', '?')}", f"close failed: {e}", "warning"))
+                self.report(StatusEvent(f"source:{s.source.name}", f"close failed: {e}", "warning"))
 
     def step(self, tick: float, index: int) -> VideoFrame:
         """One tick: everything from audio to sinks. Public so benchmarks can drive it directly."""
@@ -248,12 +306,16 @@ class Engine:
             self._phones.clear()
             if self._phone_driven:
                 self.generator.set_phonemes([])  # reset() keeps phones for the next segment: drop them
+            self._marks.clear()
+            self._speaking = 0
             self._speech_t = -math.inf
             self._speech_stream_t = None
             self._segment_age = self._quiet_run = 0.0
 
         s0 = timer()
         block, present = self._read_audio()
+        if self._conditioned:
+            self._hand_conditions()
         s1 = timer()
         generated = []
         self._feature_s = 0.0
@@ -270,7 +332,7 @@ class Engine:
         s3 = timer()
         s2 = s1 + min(self._feature_s, s3 - s1)
         if self._phone_driven:
-            self._report_fallback()
+            self._report_driver()
         if generated:
             newest = generated[-1]
             self._speech = newest.to_vector()
@@ -304,18 +366,34 @@ class Engine:
         s5 = timer()
         with self._lock:
             runners = list(self._runners)
+        heard = None
+        if block is not None and present is not None:
+            heard = AudioChunk(block.samples, block.sample_rate, present)
+            played = self._audio.last_played
+            played = None if played is None else AudioChunk(played, block.sample_rate, present)
+        shown = MotionFrame.from_vector(frame.to_vector(), t=tick) if frame.t != tick else frame
+        marks = self._due_marks(tick)
         for r in runners:
-            if block is not None and present is not None:
-                r.send_audio(AudioChunk(block.samples, block.sample_rate, present))
+            if heard is not None:
+                r.send_audio(heard)
+                if played is not None:
+                    r.send_played(played)
+            for m in marks:
+                r.send_speech(m)
+            r.send_motion(shown)
             r.send(video)
         s6 = timer()
         for name, a, b in zip(STAGES, (s0, s1, s2, s3, s4, s5), (s1, s2, s3, s4, s5, s6)):
             self._stage[name].add(b - a)
         out_t = self.clock.now()
         if generated:
-            heard = self._audio.heard_at(generated[-1].t)
-            if heard is not None:
-                self._latency.add(max(0.0, out_t - heard))
+            heard_t = self._audio.heard_at(generated[-1].t)
+            if heard_t is not None:
+                self._latency.add(max(0.0, out_t - heard_t))
+        if block is not None:
+            self._track_quiet(block, tick)
+        if self.auto_av_delay and tick >= self._next_retune:
+            self._retune_av_delay(tick)
         self._emitted.add(out_t)
         self.frames += 1
         self.last_frame, self.last_motion = video, frame
@@ -393,36 +471,75 @@ class Engine:
             self.generator.set_phonemes(list(rest))
         return out
 
-    def _report_fallback(self) -> None:
-        """Say once that audio without phone timings (microphone, pushed PCM, silence between
-        utterances) moves the lips through the phone-driven generator's fallback."""
-        if self._fallback_reported or not getattr(self.generator, "falling_back", False):
+    def _report_driver(self) -> None:
+        """Say once per kind which audio moves the lips how: phones of speech we synthesize drive
+        the teacher; audio without them (microphone, pushed PCM) the audio model."""
+        driver = self.generator.segment_driver()  # type: ignore[attr-defined]
+        if not driver or driver in self._drivers_reported:
             return
-        driver = getattr(self.generator, "driver", "fallback")
-        self._fallback_reported = True
-        self.report(StatusEvent(
-            "stage:generator", f"audio without phone timings (microphone, pushed audio) moves the lips with the "
-            f"{driver} fallback; speech we synthesize (say) follows its phones", "info"))
+        self._drivers_reported.add(driver)
+        if driver == "teacher":
+            msg = "speech we synthesize moves the lips from its phone timings (teacher)"
+        else:
+            msg = (f"audio without phone timings (microphone, pushed audio) moves the lips with {driver}; "
+                   "speech we synthesize (say) follows its phones")
+        self.report(StatusEvent("stage:generator", msg, "info"))
+
+    def _hand_conditions(self) -> None:
+        """The ControlMixer's state, handed forward to the generator (only when it changed)."""
+        try:
+            c = self.mixer.conditions()  # type: ignore[union-attr]
+            if c != self._conditions:
+                self._conditions = c
+                self.generator.set_conditions(c)  # type: ignore[attr-defined]
+        except Exception as e:  # a bad condition must not stop the show
+            self._failed("stage:conditions", e)
+
+    def _due_marks(self, tick: float) -> list[SpeechMark]:
+        """Speech marks whose sound is heard by this frame (they leave with it)."""
+        out = []
+        while self._marks and self._marks[0].t <= tick + 1e-9:
+            out.append(self._marks.popleft())
+        return out
+
+    def _track_quiet(self, block: AudioChunk, tick: float) -> None:
+        loud = block.samples.size and float(np.sqrt(np.mean(block.samples.astype(np.float64) ** 2))) >= QUIET_RMS
+        if loud or self._speaking:
+            self._quiet_since = None
+        elif self._quiet_since is None:
+            self._quiet_since = tick
+
+    def _retune_av_delay(self, tick: float) -> None:
+        """Move av_delay to the measured picture latency, only in a pause (nothing of ours playing,
+        the mix quiet for a while): the jump then falls on silence in every sound output."""
+        p50 = self._latency.percentile(50)
+        if p50 is None or self._quiet_since is None or tick - self._quiet_since < RETUNE_QUIET:
+            return
+        self._next_retune = tick + RETUNE_EVERY
+        if abs(p50 - self.av_delay) > RETUNE_STEP:
+            old, self.av_delay = self.av_delay, p50
+            log.info("A/V delay %.0f -> %.0f ms (measured picture latency)", old * 1e3, p50 * 1e3)
 
     def _read_audio(self) -> tuple[AudioChunk | None, float | None]:
         with self._lock:
-            sources = list(self._sources)
-        delay = 0.0
-        for src in sources:
+            slots = list(self._sources)
+        for slot in slots:
+            src = slot.source
             key = id(src)
             try:
                 for _ in range(200):  # bounded: a runaway source cannot stall the tick
                     chunk = src.read()
                     if chunk is None:
                         break
-                    self._audio.add(key, chunk)
-                    delay = max(delay, float(getattr(src, "playback_delay", 0.0)))
-                take = getattr(src, "take_phonemes", None)
-                if take is not None:
-                    for timed in take():  # drained always: a source never holds them for long
+                    self._audio.add(key, chunk, played=slot.played)
+                if slot.played:  # drained always: a source never holds them for long
+                    for timed in src.take_phonemes():  # type: ignore[attr-defined]
                         start = self._audio.stream_time_of(key, timed.t) if self._phone_driven else None
                         if start is not None:
                             self._phones.add(start, timed)
+                    for mark in src.take_marks():  # type: ignore[attr-defined]
+                        self._speaking = 1 if mark.kind == "start" else 0  # back-to-back utterances end once
+                        self._marks.append(SpeechMark(mark.t + self.av_delay, mark.kind, mark.label))
                 if key in self._source_failing:
                     self._source_failing.discard(key)
                     self.report(StatusEvent(f"source:{src.name}", "working again", "recovered"))
@@ -434,7 +551,7 @@ class Engine:
         if block is None:
             return None, None
         heard_end = self._audio.heard_at(block.t + block.duration)
-        present = None if heard_end is None else heard_end - block.duration + delay
+        present = None if heard_end is None else heard_end - block.duration + self.av_delay
         return block, present
 
     def _speech_motion(self, tick: float) -> tuple[np.ndarray, float]:

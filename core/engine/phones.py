@@ -12,21 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from ..types import Phoneme
-
-
-@dataclass(frozen=True)
-class TimedPhonemes:
-    """The phones of one utterance we play.
-
-    t: clock time (s) at which the utterance's first sample is released to the pipeline.
-    duration: seconds of its audio. phonemes: timings in seconds from the utterance's first sample.
-    label: the speech segment it belongs to (for logs)."""
-
-    t: float
-    duration: float
-    phonemes: tuple[Phoneme, ...]
-    label: str = ""
+from ..types import Phoneme, TimedPhonemes  # noqa: F401  (TimedPhonemes: re-exported)
 
 
 @dataclass(frozen=True)

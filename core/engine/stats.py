@@ -72,6 +72,7 @@ class EngineStats:
     latency_p95_ms: float | None
     audio_seconds: float
     sinks: tuple[SinkStats, ...]
+    av_delay_ms: float = 0.0  # how long every sound output holds audio back: the picture's latency
 
     def stage(self, name: str) -> StageTiming | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -81,7 +82,7 @@ class EngineStats:
         stages = " ".join(f"{s.name} {s.mean_ms:.1f}" for s in self.stages)
         drops = ", ".join(f"{s.name} {s.dropped}" for s in self.sinks if s.dropped)
         return (f"{self.fps:.1f}/{self.target_fps:g} fps, frames {self.frames}, late {self.late_ticks}, "
-                f"latency p50/p95 {lat}, ms: {stages}" + (f", drops: {drops}" if drops else ""))
+                f"latency p50/p95 {lat}, A/V delay {self.av_delay_ms:.0f} ms, ms: {stages}" + (f", drops: {drops}" if drops else ""))
 
 
 class Rolling:

@@ -1,5 +1,6 @@
 """Motion generators by name: `envelope` and `teacher` baselines here, `diffusion` (the learned
-model) when its weights are present. Each implements core.stages.MotionGenerator; modules are
+model) when its weights are present, and `auto` (per_source.py: teacher for speech with phone
+timings, diffusion for audio without; the live default). Each implements core.stages.MotionGenerator; modules are
 imported only when asked for, so a missing optional dependency breaks only its own generator."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ _FACTORIES: dict[str, tuple[str, str]] = {
     "envelope": ("envelope", "create"),
     "teacher": ("teacher", "create"),
     "diffusion": ("diffusion", "load_generator"),
+    "auto": ("per_source", "create"),
 }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion_space import CHANNEL_INDEX, EMOTIONS, check_channel
-from ..types import MOTION_HIGH, MOTION_LOW, N_CHANNELS, AudioFeatures, Emotion, MotionFrame, Phoneme
+from ..types import MOTION_HIGH, MOTION_LOW, N_CHANNELS, AudioFeatures, Conditions, Emotion, MotionFrame, Phoneme
 
 FORMAT_NAME = "marionette.diffusion"
 AUDIO_RATE = 100.0  # AudioFeatures frame rate the model was trained on
@@ -329,6 +329,13 @@ class DiffusionGenerator:
         self._emo_from = self._emotion_at(self._next)
         self._emotion = emotion_vector(emotion)
         self._emo_ramp = (self._next, max(1, int(round(blend * self.spec.fps))))
+
+    def set_conditions(self, conditions: Conditions) -> None:
+        """core.stages.Conditioned: the controls' emotion (blended in from the next frame) and
+        held channels (inpainted), handed forward by the live engine when they change."""
+        if not np.array_equal(emotion_vector(conditions.emotion), self._emotion):
+            self.set_emotion(conditions.emotion)
+        self.set_held(conditions.held)
 
     def set_held(self, values: Mapping[str, float] | None) -> None:
         """Channels (name -> value in motion-space units) kept fixed in the frames generated next."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..stages import MotionGenerator
+from ..motion_space import CHANNEL_INDEX, check_channel
+from ..stages import Conditioned, MotionGenerator
 from ..teacher import Teacher, TeacherConfig, prosody
-from ..types import AudioFeatures, Emotion, MotionFrame, Phoneme
+from ..types import AudioFeatures, Conditions, Emotion, MotionFrame, Phoneme
 from .base import BufferedGenerator
 
 
@@ -23,10 +24,15 @@ class NeedsTranscriptError(InputError):
     """The teacher generator was given audio without phone timings."""
 
 
+EMOTION_BLEND = 0.5  # s over which a new emotion (set_conditions) blends in
+
+
 class TeacherGenerator(BufferedGenerator):
+    """core.stages.PhoneDriven and Conditioned: the live engine hands it the phone timings of
+    speech it synthesizes, and the controls' emotion and held channels."""
+
     lookahead = prosody.LOOKAHEAD
     history = prosody.HISTORY
-    uses_phonemes = True  # the live engine hands it the phone timings of speech it synthesizes
 
     def __init__(self, fps: float = 30.0, seed: int = 0, emotion: Emotion | None = None,
                  config: TeacherConfig | None = None, fallback: MotionGenerator | None = None,
@@ -35,6 +41,8 @@ class TeacherGenerator(BufferedGenerator):
         self._teacher: Teacher | None = None
         self._fallback, self._fallback_name = fallback, fallback_name
         self._mode = ""  # who drives the current segment: "", "teacher" or "fallback"
+        self._held: dict[int, float] = {}
+        self._blend_from: tuple[Emotion, float] | None = None  # (emotion, segment time the blend starts)
         if isinstance(fallback, BufferedGenerator) and fallback.lookahead < self.lookahead:
             fallback.lookahead = self.lookahead  # the same latency whoever drives (see the docstring)
         super().__init__(fps)
@@ -47,6 +55,7 @@ class TeacherGenerator(BufferedGenerator):
 
     def _on_reset(self) -> None:
         self._teacher = None
+        self._blend_from = None  # a blend does not outlive its segment's time base
 
     @property
     def driver(self) -> str:
@@ -56,6 +65,19 @@ class TeacherGenerator(BufferedGenerator):
     @property
     def falling_back(self) -> bool:
         return self._mode == "fallback"
+
+    def segment_driver(self) -> str:
+        return self.driver
+
+    def set_conditions(self, conditions: Conditions) -> None:
+        """The controls' state, live: a new emotion blends in over EMOTION_BLEND s from the next
+        frame (recipe and talking style); held channels keep their values in the frames from then on."""
+        self._held = {CHANNEL_INDEX[check_channel(k)]: float(v) for k, v in conditions.held.items()}
+        if conditions.emotion != self._emotion:
+            self._blend_from = (self._emotion, self._next / self.fps)
+            self.set_emotion(conditions.emotion)
+        if isinstance(self._fallback, Conditioned):
+            self._fallback.set_conditions(conditions)
 
     def set_phonemes(self, phonemes: list[Phoneme]) -> None:
         super().set_phonemes(phonemes)
@@ -90,7 +112,21 @@ class TeacherGenerator(BufferedGenerator):
     def _values(self, times: np.ndarray, features: AudioFeatures) -> np.ndarray:
         if self._teacher is None:
             self._teacher = Teacher(self._phonemes, seed=self._seed, emotion=self._emotion, config=self._config)
-        return self._teacher.values(times, features)
+        teacher = self._teacher
+        out = teacher.values(times, features)
+        if self._blend_from is not None:
+            old, t0 = self._blend_from
+            w = np.clip((times - t0) / EMOTION_BLEND, 0.0, 1.0).astype(np.float32)
+            if w.min() >= 1.0:
+                self._blend_from = None
+            else:  # the same teacher (same blinks and sway) under the old emotion, faded out
+                teacher.set_emotion(old)
+                before = teacher.values(times, features)
+                teacher.set_emotion(self._emotion)
+                out = before + (out - before) * w[:, None]
+        for c, v in self._held.items():
+            out[:, c] = v
+        return out
 
 
 def create(fps: float = 30.0, seed: int = 0, fallback: str | MotionGenerator | None = None,

@@ -22,10 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--portrait", help="portrait image (default: the built-in one)")
     p.add_argument("--fps", type=float, help="frames per second (default 30)")
     p.add_argument("--size", metavar="WxH", help="output size (default 512x512)")
-    p.add_argument("--generator",
-                   help="motion generator: envelope, teacher or diffusion. teacher moves the lips from the phone "
-                        "timings of the speech we synthesize (say/--say: lips close on M/B/P); audio without "
-                        "phones (microphone, pushed audio) falls back to envelope, 80 ms later than envelope alone")
+    p.add_argument("--generator", choices=("auto", "envelope", "teacher", "diffusion"),
+                   help="motion generator (default auto): speech we synthesize (say/--say, speak) moves the lips "
+                        "from its own phone timings (lips close on M/B/P); microphone and pushed audio go through "
+                        "the diffusion model; both share one latency, so sound and picture stay together. "
+                        "teacher: the same with the loudness envelope for audio without phones. envelope: "
+                        "loudness only (the lowest latency). diffusion: the model for everything")
     p.add_argument("--source", choices=("auto", "mic", "file", "tts", "none", "camera"),
                    help="audio in: auto (microphone if present), mic (required), file, tts, none; or camera: "
                         "your face drives the portrait (audio stays auto; see --drive)")
@@ -53,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preview", action="store_true", default=None, help="serve the WebSocket JPEG preview")
     p.add_argument("--preview-port", type=int, help="preview port (default 8766)")
     p.add_argument("--record", metavar="MP4", help="record to this mp4 (with audio)")
+    p.add_argument("--no-virtual-mic", action="store_true",
+                   help="do not create the virtual microphone 'Marionette Microphone' (your voice, delayed to "
+                        "match the avatar's lips, for call apps; needs a PulseAudio or PipeWire server)")
+    p.add_argument("--motion-out", metavar="TRACK",
+                   help="write the motion exactly as rendered to this .json/.csv motion track, timed against the "
+                        "sound as heard (the sound goes next to it as .wav); score it with the offline tools")
     p.add_argument("--no-control", action="store_true", help="do not serve the agents' control websocket")
     p.add_argument("--control-port", type=int, help="control websocket port (default 8768; 0 = any free)")
     p.add_argument("--no-panel", action="store_true", help="do not serve the web control panel")
@@ -72,7 +80,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
               "duration": "engine.duration", "source": "audio.source", "audio_file": "audio.file",
               "loop": "audio.loop", "say": "audio.say", "tts_engine": "audio.tts_engine", "av_delay": "audio.av_delay",
               "mjpeg_port": "sinks.mjpeg_port", "preview": "sinks.preview", "preview_port": "sinks.preview_port",
-              "record": "sinks.record", "control_port": "control.port", "panel_port": "panel.port",
+              "record": "sinks.record", "motion_out": "sinks.motion_out", "control_port": "control.port", "panel_port": "panel.port",
               "obs": "obs.enabled", "obs_port": "obs.port"}
     for attr, key in simple.items():
         v = getattr(args, attr, None)
@@ -105,6 +113,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         o["sinks.virtualcam"] = False
     if args.no_mjpeg:
         o["sinks.mjpeg"] = False
+    if getattr(args, "no_virtual_mic", False):
+        o["sinks.virtual_mic"] = False
     if getattr(args, "no_control", False):
         o["control.enabled"] = False
     if getattr(args, "no_panel", False):
@@ -197,6 +207,10 @@ def _run(args: argparse.Namespace) -> int:
     rec = app.sinks.get("record")
     if rec is not None:
         print(f"marionette run: recorded {rec.path} ({rec.frames} frames, {rec.audio_seconds:.1f} s of audio)", flush=True)
+    mo = app.sinks.get("motion_out")
+    if mo is not None:
+        print(f"marionette run: motion track {mo.path} ({mo.frames} frames at {mo.fps:g} fps) and the sound heard "
+              f"in {mo.wav_path}", flush=True)
     return 0
 
 
