@@ -43,8 +43,11 @@ EngineEvent = Any
 class EngineControl(Protocol):
     mixer: ControlMixer
 
-    def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None) -> str:
-        """Queue text to speak (after what is already queued); returns its speech id."""
+    def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None,
+            owner: str | None = None) -> str:
+        """Queue text to speak (after what is already queued); returns its speech id. owner: who
+        queued it (a connection); limits on queued speech count per owner, and a refusal raises
+        core.speech.SpeechQueueFull with nothing queued."""
         ...
 
     def push_audio(self, chunk: AudioChunk) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from ...core.clock import Clock
 from ...core.control.api import EngineControl, SpeechEvent
 from ...core.motion_space import POSE_CHANNELS
+from ...core.speech.errors import SpeechQueueFull
 from ...core.types import AudioChunk, Clamp, Emotion
 from . import messages as m
 from .tags import Segment, split_tags
@@ -47,6 +48,7 @@ class Session:
 
     sample_rate: int = 16000
     admit_audio: Callable[[float], bool] = field(default=_admit_all)
+    owner: str | None = None  # who queues speech: the engine's limits on queued speech count per owner
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class Commands:
                                         hold=msg.timeout) if values else []
             return Outcome(None, tuple(clamps), "motion")
         if isinstance(msg, m.Speak):
-            result = self._speak(msg)
+            result = self._speak(msg, session)
             return Outcome(result, (), f"speak {' '.join(result['speech_ids'])}".strip())
         if isinstance(msg, m.PushAudio):
             return Outcome(self._push_audio(msg, session or Session()), (), "push_audio")
@@ -170,14 +172,18 @@ class Commands:
             self.engine.end_segment()
         return {"samples": n, "seconds": round(n / msg.sample_rate, 6)}
 
-    def _speak(self, msg: m.Speak) -> dict:
+    def _speak(self, msg: m.Speak, session: Session | None) -> dict:
         segments, tail = split_tags(msg.text, msg.emotion, msg.intensity)
         if msg.interrupt:
             self.engine.interrupt()
         ids = []
         for seg in segments:
             emotion = Emotion(seg.emotion, seg.intensity) if seg.emotion else None
-            sid = self.engine.say(seg.text, emotion=emotion, voice=msg.voice)
+            try:
+                sid = self.engine.say(seg.text, emotion=emotion, voice=msg.voice,
+                                      owner=session.owner if session else None)
+            except SpeechQueueFull as e:  # too much speech waits: over a limit, like a rate
+                raise m.ProtocolError("rate_limited", str(e), field="text") from None
             ids.append(sid)
             with self._lock:  # an engine may announce the start inside say(), before we knew the id
                 started = self._started.pop(sid, False)

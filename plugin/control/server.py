@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import threading
@@ -99,6 +100,7 @@ class ControlServer:
         self.commands = Commands(engine, self.clock)
         self._token = token
         self._conns: set[_Conn] = set()
+        self._conn_ids = itertools.count(1)  # names a connection's queued speech (engine limits per owner)
         self._server: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -210,7 +212,8 @@ class ControlServer:
         cfg, clock = self.config, self.clock
         audio = TokenBucket(cfg.audio_realtime, max(cfg.audio_burst, cfg.audio_realtime), clock)
         return _Conn(ws, TokenBucket(cfg.rate, cfg.burst, clock), TokenBucket(cfg.motion_hz, cfg.motion_hz / 4, clock),
-                     audio, asyncio.Queue(cfg.outbox), session=Session(admit_audio=audio.take))
+                     audio, asyncio.Queue(cfg.outbox),
+                     session=Session(admit_audio=audio.take, owner=f"ws-{next(self._conn_ids)}"))
 
     async def _handle(self, ws) -> None:
         cfg = self.config

@@ -46,7 +46,8 @@ class SimEngine:
         self.frame_hooks: list[Callable[[MotionFrame, float], None]] = []
 
     # --- EngineControl ----------------------------------------------------------------------
-    def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None) -> str:
+    def say(self, text: str, *, emotion: Emotion | None = None, voice: str | None = None,
+            owner: str | None = None) -> str:
         sid = f"s{next(self._ids)}"
         with self._lock:
             self._queue.append((sid, text, max(0.2, len(text) * self.seconds_per_char)))
