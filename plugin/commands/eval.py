@@ -35,6 +35,27 @@ def _lipsync_run(args) -> int:
     return 0
 
 
+def _articulation_args(p) -> None:
+    p.add_argument("--generator", default="diffusion",
+                   help="generator to judge: a registry name (envelope, teacher, diffusion, ...), rms (loudness "
+                        "baseline) or truth (the phone table itself)")
+    p.add_argument("--split", default="real", choices=("real", "tts"),
+                   help="recorded sentences of speakers never trained on (default) or held-out TTS voices")
+    p.add_argument("--fps", type=float, default=30.0, help="generator frame rate (default 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="only the first N utterances (quick look)")
+    p.add_argument("--progress", action="store_true", help="print each utterance's scores to stderr")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+
+
+def _articulation_run(args) -> int:
+    from ...tools.articulation.evaluate import evaluate, format_report
+
+    r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit, progress=args.progress)
+    print(json.dumps(r) if args.json else format_report(r))
+    return 0
+
+
 def _control_args(p) -> None:
     p.add_argument("--portrait", action="append", metavar="IMAGE",
                    help="portrait to evaluate (repeatable; default: the sample faces astronaut, hopper, obama)")
@@ -83,6 +104,8 @@ def _control_run(args) -> int:
 # name -> (help, add_arguments, run)
 EVALUATIONS = {
     "lipsync": ("a generator's mouth against force-aligned ground truth on held-out speech", _lipsync_args, _lipsync_run),
+    "articulation": ("a generator's mouth on unseen speakers against a phone-table truth (no teacher involved): "
+                     "r, bilabial recall/precision, open vowels, lag", _articulation_args, _articulation_run),
     "control": ("render commanded motions on real portraits, re-analyse them: channel and pose errors, neutral PSNR",
                 _control_args, _control_run),
 }
