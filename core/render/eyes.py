@@ -215,45 +215,64 @@ class EyeLayer:
             span = (xs >= min(tu[:, 0].min(), wu[:, 0].min())) & (xs <= max(tu[:, 0].max(), wu[:, 0].max()))
             down = np.where(span, np.maximum(t_up - w_up, 0.0), 0.0)
             up = np.where(span, np.maximum(w_lo - t_lo, 0.0), 0.0)
+            shut = float(weights[eye.blink_idx]) if eye.blink_idx >= 0 else 0.0
             if down.max() > 0.3 or up.max() > 0.3:
-                ys = np.arange(shape[0], dtype=np.float32)[:, None]
-                b_up = w_up - self.lid_band_up
-                b_lo = w_lo + self.lid_band_lo
-                map_y = np.broadcast_to(ys, shape).copy()
-                # upper lid: the lash band [w_up - lash, w_up] moves down intact to end at t_up;
-                # the skin above it, [b_up, w_up - lash], stretches to fill [b_up, t_up - lash].
-                lash = self.lash_band
-                k = (w_up - lash - b_up) / np.maximum(t_up - lash - b_up, 1e-3)
-                src = np.where(ys >= t_up - lash, ys - (t_up - w_up), b_up + (ys - b_up) * k)
-                sel = (ys >= b_up) & (ys <= t_up) & (down > 0.3)
-                map_y = np.where(sel, src, map_y)
-                # lower lid, the same upside down
-                k = (b_lo - w_lo - lash) / np.maximum(b_lo - t_lo - lash, 1e-3)
-                src = np.where(ys <= t_lo + lash, ys + (w_lo - t_lo), b_lo - (b_lo - ys) * k)
-                sel = (ys >= t_lo) & (ys <= b_lo) & (up > 0.3)
-                map_y = np.where(sel, src, map_y).astype(np.float32)
-                map_x = np.broadcast_to(np.arange(shape[1], dtype=np.float32)[None, :], shape)
-                cur = cv2.remap(cur, np.ascontiguousarray(map_x), map_y, cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
-                # Where the lid now covers the eye, the stretched crease reads as a second lid
-                # edge; even it out towards the lid skin tone, keeping some of its texture.
-                cover = ((ys >= w_up - 1) & (ys < t_up - self.lash_band) & (down > 0.3)).astype(np.float32)
-                cover = cv2.GaussianBlur(cover, (3, 3), 0)[..., None] * 0.6
-                cur = cur * (1 - cover) + eye.lid_skin * cover
-                # Where the lids meet, their lashes make one dark line from corner to corner; the
-                # lash band stretched along a lid that nearly closes thins it to a broken thread.
-                shut = float(weights[eye.blink_idx]) if eye.blink_idx >= 0 else 0.0
-                if shut > 0.5:
-                    o = np.argsort(tu[:, 0])
-                    line = np.stack([tu[o, 0] - x0 - 0.5, tu[o, 1] - y0 - 0.5], 1)
-                    ink = np.zeros(shape, np.float32)
-                    cv2.polylines(ink, [np.round(line * 16).astype(np.int32)], False, 1.0,
-                                  max(1, round(self.lash_band)), cv2.LINE_AA, 4)
-                    # thickest in the middle, thinning towards the corners, as lashes do
-                    xa, xb = line[0, 0], line[-1, 0]
-                    taper = np.clip(np.minimum(xs - x0 - xa, xb - xs + x0) / max(0.3 * (xb - xa), 1.0), 0.35, 1.0)
-                    ink = ink[..., None] * taper[None, :, None] * (0.8 * _smooth((shut - 0.5) / 0.5))
-                    cur = cur * (1 - ink) + eye.lash * ink
-            region[:] = (cur + 0.5).astype(np.uint8)
+                cur = self._lids(cur, eye, shape, span, t_up, w_up, t_lo, w_lo, down, up, shut, xs - x0)
+            region[:] = np.clip(cur + 0.5, 0, 255).astype(np.uint8)
             drawn += 1
         return drawn
+
+    def _lids(self, cur: np.ndarray, eye: _Eye, shape: tuple[int, int], span: np.ndarray, t_up: np.ndarray,
+              w_up: np.ndarray, t_lo: np.ndarray, w_lo: np.ndarray, down: np.ndarray, up: np.ndarray,
+              shut: float, cols: np.ndarray) -> np.ndarray:
+        """The lids as two layers over the eyeball, each a remap of the photo's own lid (the skin
+        above the upper lid stretched down to the target line, its lash band moved intact; the
+        lower lid the same upside down), each laid on with its pixel coverage at the target edge,
+        so the edge is anti-aliased rather than a per-row step. Rows are in region pixels."""
+        ys = np.arange(shape[0], dtype=np.float32)[:, None]
+        lash = self.lash_band
+        gap = t_lo - t_up
+        # Columns where a lid does not move map onto themselves (k = 1), so no per-column gate
+        # is needed: a gate drew a kink where it switched on near the corners.
+        # Where the target lids come within a pixel and a half of each other the upper lid
+        # overlaps the lower: a shut eye shows no slit of white between two interpolated lines.
+        t_up = t_up + np.clip(1.5 - gap, 0.0, 1.5) * span * _smooth(2.0 * shut - 1.0)
+        b_up = w_up - self.lid_band_up
+        b_lo = w_lo + self.lid_band_lo
+        map_x = np.ascontiguousarray(np.broadcast_to(np.arange(shape[1], dtype=np.float32)[None, :], shape))
+        out = cur
+        if up.max() > 0.3:
+            k = (b_lo - w_lo - lash) / np.maximum(b_lo - t_lo - lash, 1e-3)
+            src = np.where(ys <= t_lo + lash, ys + (w_lo - t_lo), b_lo - (b_lo - ys) * k)
+            src = np.where((ys >= t_lo - 1) & (ys <= b_lo) & span, src, ys).astype(np.float32)
+            lower = cv2.remap(cur, map_x, src, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            a = np.clip(ys + 0.5 - t_lo, 0.0, 1.0) * span  # row ys is sampled at ys, as by the remap
+            out = out + (lower - out) * a[..., None]
+        if down.max() > 0.3:
+            k = (w_up - lash - b_up) / np.maximum(t_up - lash - b_up, 1e-3)
+            src = np.where(ys >= t_up - lash, ys - (t_up - w_up), b_up + (ys - b_up) * k)
+            sel = (ys >= b_up) & (ys <= t_up + 1) & span
+            src = np.where(sel, src, ys).astype(np.float32)
+            lid = cv2.remap(cur, map_x, src, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # The stretched crease reads as a second lid edge where the lid now covers the eye:
+            # its local mean moves towards the lid's skin tone while its texture (the detail
+            # above a 2 px blur) stays, so the lid is skin, not a flat patch. (A shade towards
+            # the lash line was tried: it hid the lid margin from core/face/lid_track.py.)
+            cover = ((ys >= w_up - 1) & (ys < t_up - lash) & sel).astype(np.float32)
+            cover = cv2.GaussianBlur(cover, (3, 3), 0)[..., None] * 0.65
+            mean = cv2.GaussianBlur(lid, (0, 0), 2.0)
+            lid = lid + cover * (eye.lid_skin - mean)
+            a = np.clip(t_up - ys + 0.5, 0.0, 1.0) * span
+            out = out + (lid - out) * a[..., None]
+        if shut > 0.5:
+            # Where the lids meet, their lashes make one dark line from corner to corner (a lash
+            # band stretched along a lid that nearly closes thins to a broken thread): a band of
+            # the lash colour just above the upper lid's edge, covered per pixel (anti-aliased),
+            # thickest in the middle and thinning towards the corners, as lashes do.
+            xa, xb = cols[span].min(), cols[span].max()
+            taper = np.clip(np.minimum(cols - xa, xb - cols) / max(0.3 * (xb - xa), 1.0), 0.35, 1.0) * span
+            half = 0.5 * max(lash, 1.0) * taper
+            centre = t_up - half
+            ink = np.clip(half + 0.5 - np.abs(ys + 0.5 - centre), 0.0, 1.0) * (0.85 * _smooth((shut - 0.5) / 0.5))
+            out = out + (eye.lash - out) * ink[..., None]
+        return out
