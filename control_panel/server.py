@@ -83,8 +83,9 @@ class PanelServer:
     """The panel's HTTP server (plugin/httpd.py: asyncio, capped, deadlines on every read and
     write, Host allow-list). start() binds (port 0 = any free port)."""
 
-    def __init__(self, config: PanelServerConfig = PanelServerConfig()) -> None:
-        self.config = config
+    def __init__(self, config: PanelServerConfig = PanelServerConfig(), *,
+                 limits: HttpLimits = HttpLimits(max_connections=32)) -> None:
+        self.config, self.limits = config, limits
         self._http: HttpServer | None = None
         self._files: dict[str, tuple[bytes, str]] = {}
         self.port = config.port
@@ -94,7 +95,7 @@ class PanelServer:
         self._files = {path: (resources.files(__package__).joinpath(name).read_bytes(), ctype)
                        for path, (name, ctype) in STATIC.items()}
         self._http = HttpServer(self._handle, host=self.config.host, port=self.config.port, name="panel-http",
-                                what="the control panel", limits=HttpLimits(max_connections=32))
+                                what="the control panel", limits=self.limits)
         self.port = self._http.port
         return self
 

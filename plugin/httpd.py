@@ -165,12 +165,12 @@ class HttpServer:
             request = await self._read_request(reader, writer)
             if request is not None:
                 await self._respond(request, writer)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            self.counters["timeouts"] += 1
+            log.debug("%s: client too slow, dropped", self.name)
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
             self.counters["dropped_clients"] += 1
             log.debug("%s: client went away (%s)", self.name, e)
-        except TimeoutError:
-            self.counters["timeouts"] += 1
-            log.debug("%s: client too slow, dropped", self.name)
         except Exception:  # noqa: BLE001 - one bad request must not end the server
             log.exception("%s: request failed", self.name)
         finally:
