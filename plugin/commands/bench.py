@@ -86,6 +86,12 @@ def _pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="seconds of microphone-like input (default 60)")
     p.add_argument("--size", default="512x512", help="output size (default 512x512)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate (default 30)")
+    p.add_argument("--generator", default="auto", choices=("auto", "envelope", "teacher", "diffusion"),
+                   help="as `run --generator` (default auto: diffusion for the microphone)")
+    p.add_argument("--audio-file", help="also play this file through the live path and write its motion as "
+                                        "--motion-out does; reports its lag against the same generator offline")
+    p.add_argument("--motion-out", metavar="TRACK", help="where the file's motion track goes (.json/.csv; "
+                                                         "default: a temporary file); its sound goes next to it as .wav")
 
 
 def bench_pipeline(args: argparse.Namespace) -> dict:
@@ -93,7 +99,8 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
     from ...tools.bench.pipeline import bench_pipeline as run
     from ...core.render.framing import parse_size
 
-    return {"benchmark": "pipeline", **run(args.seconds, parse_size(args.size), args.fps)}
+    return {"benchmark": "pipeline", **run(args.seconds, parse_size(args.size), args.fps, generator=args.generator,
+                                           audio_file=args.audio_file, motion_out=args.motion_out)}
 
 
 # ---------------------------------------------------------------------------- control
@@ -132,16 +139,32 @@ def _bench_generator(args: argparse.Namespace) -> dict:
     return {"benchmark": "generator", **bench_generator(args.seconds, model_dir=args.model)}
 
 
+# ---------------------------------------------------------------------------- camera
+def _camera_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=20.0, help="seconds measured after calibration (default 20)")
+    p.add_argument("--camera-file", help="video standing in for the camera (default: a clip rendered first)")
+    p.add_argument("--portrait", help="portrait the camera drives (default: the bundled one)")
+
+
+def _bench_camera(args: argparse.Namespace) -> dict:
+    from ...tools.bench.camera import bench_camera
+
+    return {"benchmark": "camera", **bench_camera(args.seconds, args.camera_file, args.portrait)}
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("render", "portrait renderer: ms/frame p50/p95 and fps on one thread", bench_render, _render_args),
-    Benchmark("pipeline", "live engine at 30 fps 512x512: mic onset -> open-mouth frame p50/p95, sustained fps, "
-              "CPU share, TTS A/V offset", bench_pipeline, _pipeline_args),
+    Benchmark("pipeline", "live engine at 30 fps 512x512 with run's defaults: mic onset -> open-mouth frame p50/p95, "
+              "sustained fps, CPU share, A/V offset per output (recording, speaker, sound stamps); --audio-file: "
+              "a file through the live path, its motion track written", bench_pipeline, _pipeline_args),
     Benchmark("control", "control websocket under load (20 agents x 50 msg/s for 60 s while rendering 30 fps): "
               "frame drops, message loss, reply and command-to-frame latency", _bench_control, _control_args),
     Benchmark("features", "audio features (log-mel, loudness, F0, VAD): x realtime on one pinned core, whole file "
               "and 20 ms pushes", _bench_features, _features_args),
     Benchmark("generator", "diffusion motion generator: amortised ms per output frame on one pinned core (wall and "
               "CPU), first-frame delay and lookahead, for 1/2/4/8 sampling steps", _bench_generator, _generator_args),
+    Benchmark("camera", "camera path on a video stand-in: tracking ms/frame, camera-frame-to-avatar-frame latency "
+              "p50/p95, CPU cores with rendering at 30 fps", _bench_camera, _camera_args),
 ]
 
 

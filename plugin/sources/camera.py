@@ -327,9 +327,8 @@ class CameraSource:
             self._size = working_size(image.shape[1], image.shape[0])
         frame = prepare(image, self._size)
         self.frames += 1
-        if self._tracker is None:
-            self._calibrate(frame, captured)
-            return True
+        if self._tracker is None and self._calibrate(frame, captured):
+            return True  # the frame went into the calibration
         tracked = self._tracker.process(frame, captured)
         self.track_ms.add(tracked.track_ms)
         self.cpu_ms.add(tracked.cpu_ms)
@@ -344,12 +343,13 @@ class CameraSource:
             self._on_track(tracked)
         return True
 
-    def _calibrate(self, frame: np.ndarray, t: float) -> None:
+    def _calibrate(self, frame: np.ndarray, t: float) -> bool:
+        """Take a stored calibration (False: track this frame) or feed the frame to a new one (True)."""
         cal = self.calibration
         if cal is not None and cal.frame_size == self._size:
             self._tracker = FaceTracker(self._analyzer_get(), cal, pose_range=self.pose_range)
             self._say(f"{self.name}: using your calibrated neutral face ({self.calibration_file})")
-            return
+            return False
         if self._calibrator is None:
             if cal is not None:
                 self._say(f"{self.name}: the calibration was taken at {cal.frame_size[0]}x{cal.frame_size[1]}, "
@@ -368,7 +368,7 @@ class CameraSource:
         self._calib_prev = lm
         self._calibrator.add(to_gray(frame), lm, t)
         if not self._calibrator.done:
-            return
+            return True
         cal = self._calibrator.result()
         self.calibration, self._calibrator = cal, None
         where = ""
@@ -381,6 +381,7 @@ class CameraSource:
                   f"; the face moved during calibration (spread {cal.spread:.3f} face widths): run with "
                   "--calibrate to take it again"), "info" if cal.steady else "warning")
         self._tracker = FaceTracker(analyzer, cal, pose_range=self.pose_range)
+        return True
 
     def _lost(self, why: str) -> None:
         self.state = "lost"
