@@ -118,9 +118,9 @@ class VirtualMicSink:
             log.info("removed %d virtual microphone(s) a previous run left behind", stale)
         self._dir = Path(tempfile.mkdtemp(prefix="marionette-mic-"))
         fifo = self._dir / "mic.fifo"
-        desc = self.description.replace(" ", "\\ ")
+        desc = self.description.replace("'", "")  # quoted for the module-argument parser, as one value
         r = _pactl("load-module", "module-pipe-source", f"source_name={self.source_name}", f"file={fifo}",
-                   "format=s16le", f"rate={RATE}", "channels=1", f"source_properties=device.description={desc}")
+                   "format=s16le", f"rate={RATE}", "channels=1", f"source_properties=\"device.description='{desc}'\"")
         if r.returncode != 0 or not r.stdout.strip().isdigit():
             self._cleanup_dir()
             raise VirtualMicUnavailable(f"{self.server} refused module-pipe-source: {(r.stderr or r.stdout).strip()}")

@@ -1,57 +1,95 @@
-"""`marionette bench pipeline`: the real pipeline on the real clock, at 30 fps and 512x512.
+"""`marionette bench pipeline`: the live path end to end on the real clock, with the defaults of
+`marionette run` (generator `auto`: microphone audio through the diffusion model, speech we play
+through the teacher; ControlMixer on; MJPEG with a real viewer; mp4 recording).
 
-Audio arrives like a microphone (10 ms blocks stamped with their capture time, never delayed) with
-a voiced onset every 1.5 s; we time each onset to the first frame whose pixels show the mouth
-opening. A second phase plays the same signal as audio we play ourselves (PlaybackSource) and
-measures the A/V offset: the frame showing an onset minus the moment its sound is played.
-Trade-off: the microphone is an in-process feeder thread, so device and driver latency (a few ms
-to tens of ms on real hardware) is not included; tests/test_live_pulse.py measures it through
-PulseAudio.
+Phase 1, the microphone: a feeder thread writes 10 ms blocks stamped with their capture time
+(never delayed) of a spoken "ah" every 1.5 s (a buzz for `--generator envelope`). We time each
+onset to the first frame whose pixels show the mouth open as it leaves the engine: what a call
+app that takes the raw microphone sees (the picture chases the voice). Phase 2 plays the same
+signal as audio we play ourselves (PlaybackSource), the speaker's path.
+
+A/V offset per output, measured where the output presents sound and picture: the frame showing an
+onset's open mouth minus the moment that output presents the onset's sound, less the same
+difference offline (the generator's own anticipation or lag, same frames, no engine): 0 = in
+sync. recording: decoded back from the mp4 (its audio track against its frames); speaker: the
+stamps the engine hands the SpeakerSink against the frames' departure; sound stamps (the virtual
+microphone writes at these; tests/test_live_pulse.py measures it through PulseAudio).
+Phase 3 (--audio-file): a file through the live path, its motion written as --motion-out does.
+Trade-off: the feeder is in-process, so device and driver latency (a few ms to tens of ms) is
+not included; the PulseAudio tests measure it.
 """
 
 from __future__ import annotations
 
-
 import asyncio
+import os
 import queue
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from marionette.core.clock import MonotonicClock
-from marionette.core.types import AudioChunk, MotionFrame
 from marionette.core.engine.loop import Engine
+from marionette.core.types import AudioChunk, MotionFrame
 
 RATE = 16000
-PERIOD, BURST = 1.5, 0.6  # an onset every 1.5 s, voiced for 0.6 s
+PERIOD, START = 1.5, 1.0  # an onset every 1.5 s from 1 s on
 OPEN = 0.25  # fraction of a full jaw opening (on pixels) that counts as "the mouth opened"
+WINDOW = 0.5  # s after an onset in which the open mouth is looked for
 
 
-def _buzz(n: int, t0: float) -> np.ndarray:
-    t = t0 + np.arange(n) / RATE
+def _buzz(n: int) -> np.ndarray:
+    t = np.arange(n) / RATE
     return (0.3 * np.sign(np.sin(2 * np.pi * 170 * t)) + 0.2 * np.sin(2 * np.pi * 340 * t)).astype(np.float32)
 
 
-def _signal(i0: int, n: int) -> np.ndarray:
-    """Samples i0..i0+n of the test signal: silence, then BURST s of buzz from each k*PERIOD + 1 s."""
-    idx = i0 + np.arange(n)
-    phase = (idx / RATE - 1.0) % PERIOD
-    voiced = (idx / RATE >= 1.0) & (phase < BURST)
-    return np.where(voiced, _buzz(n, i0 / RATE), 0.0).astype(np.float32)
+def _utterance(generator: str) -> np.ndarray:
+    """One onset's sound at 16 kHz: a spoken "ah" (piper, else espeak-ng) for the learned model,
+    0.6 s of buzz for the loudness envelope. Starts at its first sample (leading silence cut)."""
+    if generator == "envelope":
+        return _buzz(int(0.6 * RATE))
+    from marionette.core.engine import LinearResampler
+    from marionette.core.speech import synthesize
+
+    for engine in ("piper", "espeak"):
+        try:
+            audio, _ = synthesize("Ah.", engine=engine)
+            break
+        except Exception:  # noqa: BLE001 - try the next voice
+            continue
+    else:
+        return _buzz(int(0.6 * RATE))
+    x = LinearResampler(audio.sample_rate, RATE).process(audio.samples)
+    on = int(np.flatnonzero(np.abs(x) > 0.02)[0])
+    return (x[on:on + int(0.9 * PERIOD * RATE)] / max(1e-3, float(np.abs(x).max())) * 0.5).astype(np.float32)
+
+
+def _signal(unit: np.ndarray, seconds: float) -> tuple[np.ndarray, list[float]]:
+    """``unit`` every PERIOD s from START s; returns the samples and the onset times (s)."""
+    x = np.zeros(int(seconds * RATE), np.float32)
+    onsets = []
+    t = START
+    while t + PERIOD <= seconds:
+        i = int(round(t * RATE))
+        x[i:i + unit.size] = unit[:x.size - i]
+        onsets.append(i / RATE)
+        t += PERIOD
+    return x, onsets
 
 
 class FeederSource:
-    """A microphone stand-in: a thread writes 10 ms blocks at real-time pace, stamped with the
-    clock time of their first sample; onsets[] holds the clock time of each voiced onset."""
+    """A microphone stand-in (core.stages.AudioSource): a thread writes 10 ms blocks of ``signal``
+    at real-time pace, stamped with the clock time of their first sample. t0: clock time of sample 0."""
 
     name = "feeder"
-    playback_delay = 0.0
 
-    def __init__(self, clock) -> None:
-        self.clock = clock
-        self.q: queue.Queue[AudioChunk] = queue.Queue()
-        self.onsets: list[float] = []
+    def __init__(self, clock, signal: np.ndarray) -> None:
+        self.clock, self.signal = clock, signal
+        self.q: queue.Queue[AudioChunk] = queue.Queue(maxsize=1000)
+        self.t0: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -61,20 +99,19 @@ class FeederSource:
 
     def _run(self) -> None:
         block = RATE // 100
-        t0 = self.clock.now()
+        self.t0 = t0 = self.clock.now()
         i = 0
         while not self._stop.is_set():
-            target = t0 + (i + block) / RATE
-            delay = target - self.clock.now()
+            delay = t0 + (i + block) / RATE - self.clock.now()
             if delay > 0:
                 time.sleep(delay)
-            x = _signal(i, block)
-            start = t0 + i / RATE
-            prev = _signal(i - 1, 1)[0] if i > 0 else 0.0
-            nz = np.flatnonzero(x)
-            if nz.size and (nz[0] > 0 or prev == 0.0) and ((i + nz[0]) / RATE - 1.0) % PERIOD < 0.005:
-                self.onsets.append(start + nz[0] / RATE)
-            self.q.put(AudioChunk(x, RATE, start))
+            x = self.signal[i:i + block]
+            if x.size < block:
+                x = np.concatenate([x, np.zeros(block - x.size, np.float32)])
+            try:
+                self.q.put_nowait(AudioChunk(x, RATE, t0 + i / RATE))
+            except queue.Full:  # the engine stopped reading: keep time, drop
+                pass
             i += block
 
     def read(self) -> AudioChunk | None:
@@ -87,13 +124,39 @@ class FeederSource:
         self._stop.set()
 
 
-def _parts(size: tuple[int, int], fps: float):
-    from marionette.core.audio import StreamingFeatureExtractor
-    from marionette.core.generators import get_generator
-    from marionette.core.render.portrait import load_renderer
+class SoundProbe:
+    """A sink with the sound abilities of core/stages.py: keeps the stamps the engine hands the
+    sound outputs (whole sound: recording, virtual microphone; played sound: the speaker)."""
 
-    renderer, _ = load_renderer(None, size)
-    return renderer, StreamingFeatureExtractor.load(), get_generator("envelope", fps=fps)
+    name = "sound-probe"
+
+    def __init__(self) -> None:
+        self.heard: list[AudioChunk] = []
+        self.played: list[AudioChunk] = []
+
+    def send_audio(self, chunk: AudioChunk) -> None:
+        self.heard.append(chunk)
+
+    def send_played(self, chunk: AudioChunk) -> None:
+        self.played.append(chunk)
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def onsets(chunks: list[AudioChunk], level: float = 0.02, gap: float = 0.5) -> list[float]:
+        """Clock times at which these stamped chunks present a sound after >= ``gap`` s of quiet."""
+        loud = [c.t + np.flatnonzero(np.abs(c.samples) > level) / c.sample_rate for c in chunks]
+        return _onsets(np.concatenate(loud) if loud else np.zeros(0), gap)
+
+
+def _onsets(loud_times: np.ndarray, gap: float = 0.5) -> list[float]:
+    """Times of loud samples -> the first of each run that follows >= ``gap`` s of quiet."""
+    t = np.sort(loud_times)
+    if not t.size:
+        return []
+    first = np.concatenate([[True], np.diff(t) >= gap])
+    return t[first].tolist()
 
 
 class MouthMeter:
@@ -122,22 +185,6 @@ class MouthMeter:
     def __call__(self, img: np.ndarray) -> float:
         return (self._below(self._luma(img)) - self.rest) / self.full
 
-
-def _onset_latencies(onsets: list[float], frames: list[tuple[float, float, np.ndarray]], meter: MouthMeter,
-                     ref: str = "out") -> list[float]:
-    """For each onset: first frame after it (by presentation/out time) whose mouth is open, minus the onset."""
-    out = []
-    for onset in onsets:
-        for t_tick, t_out, img in frames:
-            t = t_out if ref == "out" else t_tick
-            if t < onset:
-                continue
-            if t > onset + 0.5:
-                break
-            if meter(img) > OPEN:
-                out.append(t - onset)
-                break
-    return out
 
 
 class _Viewer:
@@ -178,112 +225,227 @@ class _Viewer:
         self._stop.set()
 
 
-async def _run_phase(engine: Engine, seconds: float, frames: list, onsets_window) -> None:
+
+
+def _first_open(frames: list[tuple[float, np.ndarray]], t: float, meter: MouthMeter, before: float = 0.2) -> float | None:
+    """Time of the first frame (by its own time) within [t - before, t + WINDOW] whose mouth is open."""
+    for ft, img in frames:
+        if ft < t - before:
+            continue
+        if ft > t + WINDOW:
+            return None
+        if meter(img) > OPEN:
+            return ft
+    return None
+
+
+def _offsets(sound_onsets: list[float], frames, meter: MouthMeter, ref: float) -> np.ndarray:
+    out = []
+    for p in sound_onsets:
+        t = _first_open(frames, p, meter)
+        if t is not None:
+            out.append(t - p - ref)
+    return np.array(out) * 1e3
+
+
+def _summary(prefix: str, ms: np.ndarray, n: int) -> dict:
+    return {f"{prefix}_ms_p50": round(float(np.percentile(ms, 50)), 1) if ms.size else None,
+            f"{prefix}_ms_p95_abs": round(float(np.percentile(np.abs(ms), 95)), 1) if ms.size else None,
+            f"{prefix}_onsets": f"{ms.size}/{n}"}
+
+
+def _reference(generator: str, unit: np.ndarray, renderer, meter: MouthMeter, fps: float) -> float:
+    """The generator's own offset offline: first open frame minus the onset (s), same signal."""
+    from marionette.core.generators import generate_track
+    from marionette.plugin.live import live_generator
+
+    x, onsets = _signal(unit, START + 2 * PERIOD + 0.1)
+    track = generate_track(live_generator(generator, fps=fps), AudioChunk(x, RATE, 0.0))
+    refs = []
+    for on in onsets:
+        frames = [(i / fps, renderer.render(MotionFrame.from_vector(v)))
+                  for i, v in enumerate(track.values) if on - 0.25 <= i / fps <= on + WINDOW]
+        t = _first_open(frames, on, meter)
+        if t is not None:
+            refs.append(t - on)
+    return float(np.median(refs)) if refs else 0.0
+
+
+def _decode_recording(path: Path) -> tuple[list[tuple[float, np.ndarray]], list[float]]:
+    """(frame time, picture) of every frame and the sound onsets (s) of an mp4, on its own timeline."""
+    import av
+
+    frames, loud = [], []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
+    with av.open(str(path)) as c:
+        for f in c.decode(audio=0):
+            x = f.to_ndarray().reshape(-1)
+            t0 = float(f.pts * f.time_base)
+            loud.append(t0 + np.flatnonzero(np.abs(x) > 0.02) / f.sample_rate)
+    return frames, _onsets(np.concatenate(loud) if loud else np.zeros(0))
+
+
+def _live_engine(generator: str, renderer, features, fps: float, clock, sources, sinks) -> Engine:
+    from marionette.core.control import ControlMixer
+    from marionette.core.stages import Conditioned
+    from marionette.plugin.live import live_generator
+
+    gen = live_generator(generator, fps=fps)
+    mixer = ControlMixer(clock=clock, emotion_recipes=not isinstance(gen, Conditioned))
+    features.reset()
+    return Engine(renderer=renderer, generator=gen, features=features, clock=clock, fps=fps, mixer=mixer,
+                  sources=sources, sinks=sinks, render_ms=5.0)
+
+
+def _keep_frames(engine: Engine, near) -> list:
+    """(departure time, picture) of the frames near an onset (measuring every frame would add to the CPU)."""
+    frames: list = []
+
     def keep(video, motion):
-        # Keep only frames near an onset: measuring every frame would add to the CPU we report.
-        t = video.t
-        if onsets_window(t):
-            frames.append((t, engine.clock.now(), video.image))
+        if near(video.t):
+            frames.append((engine.clock.now(), video.image))
 
     engine.on_frame(keep)
-    engine.last_stats = await engine.run(seconds)
+    return frames
 
 
-def bench_pipeline(seconds: float = 60.0, size: tuple[int, int] = (512, 512), fps: float = 30.0) -> dict:
+def bench_pipeline(seconds: float = 60.0, size: tuple[int, int] = (512, 512), fps: float = 30.0,
+                   generator: str = "auto", audio_file: str | None = None, motion_out: str | None = None) -> dict:
     from marionette.core.render.threads import single_thread
 
     with single_thread():  # one BLAS/OpenCV thread, as `marionette run` uses
-        return _bench(float(seconds), size, fps)
+        return _bench(float(seconds), size, fps, generator, audio_file, motion_out)
 
 
-def _bench(seconds: float, size: tuple[int, int], fps: float) -> dict:
-    from marionette.core.control import ControlMixer
+def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | None, motion_out: str | None) -> dict:
+    from marionette.core.audio import StreamingFeatureExtractor
+    from marionette.core.render.portrait import load_renderer
+    from marionette.plugin.sinks import MjpegSink, RecordingSink
 
-    clock = MonotonicClock()
-    renderer, features, generator = _parts(size, fps)
+    renderer, _ = load_renderer(None, size)
+    features = StreamingFeatureExtractor.load()
     meter = MouthMeter(renderer)
-    feeder = FeederSource(clock)
-    from marionette.plugin.sinks import MjpegSink
+    unit = _utterance(generator)
+    ref = _reference(generator, unit, renderer, meter, fps)
+    tmp = Path(tempfile.mkdtemp(prefix="marionette-bench-"))
+    out: dict = {"size": f"{size[0]}x{size[1]}", "generator": generator, "target_fps": fps,
+                 "generator_own_offset_ms": round(ref * 1e3, 1), "load_average_1min": round(os.getloadavg()[0], 2)}
 
+    # --- phase 1: the microphone ----------------------------------------------------------------
+    clock = MonotonicClock()
+    signal, onset_s = _signal(unit, seconds)
+    feeder = FeederSource(clock, signal)
     mjpeg = MjpegSink(port=0)  # a real sink with a real viewer, so JPEG encoding is in the CPU figure
-    engine = Engine(renderer=renderer, generator=generator, features=features, clock=clock, fps=fps,
-                    mixer=ControlMixer(clock=clock), sources=[feeder], sinks=[mjpeg])
+    rec = RecordingSink(tmp / "mic.mp4", fps=fps)
+    probe = SoundProbe()
+    engine = _live_engine(generator, renderer, features, fps, clock, [feeder], [mjpeg, rec, probe])
     viewer = _Viewer(mjpeg.url)
-    frames: list = []
     t_start = clock.now()
+    frames = _keep_frames(engine, lambda t: t - t_start > START - 0.3 and (t - t_start - START + 0.3) % PERIOD < 1.0)
 
-    def near_onset(t: float) -> bool:
-        rel = (t - t_start - 1.0) % PERIOD
-        return t - t_start > 1.0 and rel < 0.45
-
-    async def go():
-        feeder.start()
-        viewer.start()
+    async def go(eng: Engine, secs: float):
         try:
-            await _run_phase(engine, seconds, frames, near_onset)
+            eng.last_stats = await eng.run(secs)
         finally:
-            await engine.close()
+            await eng.close()
 
+    feeder.start()
+    viewer.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    asyncio.run(go())
+    asyncio.run(go(engine, seconds))
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     feeder.close()
     viewer.stop()
     stats = engine.last_stats
-    lat = np.array(_onset_latencies(feeder.onsets, frames, meter)) * 1e3
-    out = {
-        "size": f"{size[0]}x{size[1]}",
+    onsets = [feeder.t0 + s for s in onset_s]
+    lat = []
+    for on in onsets:
+        t = _first_open(frames, on, meter, before=0.0)
+        if t is not None:
+            lat.append(t - on)
+    lat_ms = np.array(lat) * 1e3
+    out.update({
         "seconds": round(wall, 1),
-        "target_fps": fps,
         "sustained_fps": round(stats.frames / wall, 2),
         "frames": stats.frames,
         "late_ticks": stats.late_ticks,
         "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
-        "onsets": len(feeder.onsets),
-        "onsets_detected": int(lat.size),
-        "mic_onset_to_open_mouth_ms_p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
-        "mic_onset_to_open_mouth_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+        "onsets": len(onsets),
+        "onsets_detected": int(lat_ms.size),
+        "mic_onset_to_open_mouth_ms_p50": round(float(np.percentile(lat_ms, 50)), 1) if lat_ms.size else None,
+        "mic_onset_to_open_mouth_ms_p95": round(float(np.percentile(lat_ms, 95)), 1) if lat_ms.size else None,
         "mjpeg_frames_received": viewer.frames,
         "audio_to_frame_ms_p50": round(stats.latency_p50_ms or 0, 1),
         "audio_to_frame_ms_p95": round(stats.latency_p95_ms or 0, 1),
-    }
+        "av_delay_ms": round(stats.av_delay_ms, 1),
+    })
     for s in stats.stages:
         out[f"{s.name}_ms_mean"] = round(s.mean_ms, 2)
         out[f"{s.name}_ms_p95"] = round(s.p95_ms, 2)
-    out.update(_av_offset(renderer, features, generator, meter, fps, min(20.0, seconds), (stats.latency_p50_ms or 0) / 1e3))
+    out.update(_summary("mic_av_offset_sound_stamps", _offsets(SoundProbe.onsets(probe.heard), frames, meter, ref), len(onsets)))
+    rframes, ronsets = _decode_recording(rec.path)
+    out.update(_summary("mic_av_offset_recording", _offsets(ronsets, rframes, meter, ref), len(onsets)))
+
+    # --- phase 2: audio we play (the speaker) ----------------------------------------------------
+    from marionette.plugin.sources import PlaybackSource
+
+    secs2 = min(20.0, seconds)
+    clock = MonotonicClock()
+    play = PlaybackSource(clock, rate=RATE)
+    x2, onset2 = _signal(unit, secs2)
+    play.push(x2, RATE)
+    probe2 = SoundProbe()
+    rec2 = RecordingSink(tmp / "played.mp4", fps=fps)
+    engine = _live_engine(generator, renderer, features, fps, clock, [play], [rec2, probe2])
+    engine.av_delay = stats.av_delay_ms / 1e3  # where phase 1's measurement left it, as in a long run
+    t_start = clock.now()
+    frames2 = _keep_frames(engine, lambda t: t - t_start > START - 0.3)
+    asyncio.run(go(engine, secs2))
+    out.update(_summary("speaker_av_offset", _offsets(SoundProbe.onsets(probe2.played), frames2, meter, ref), len(onset2)))
+    rframes, ronsets = _decode_recording(rec2.path)
+    out.update(_summary("played_av_offset_recording", _offsets(ronsets, rframes, meter, ref), len(onset2)))
+
+    # --- phase 3: a file through the live path, written as --motion-out writes it -------------------
+    if audio_file:
+        out.update(_file_phase(audio_file, motion_out or str(tmp / "track.json"), generator, renderer, features, fps))
+    for p in tmp.glob("*.mp4"):
+        p.unlink()
     return out
 
 
-def _av_offset(renderer, features, generator, meter, fps: float, seconds: float, delay: float) -> dict:
-    """Audio we play: offset of the mouth frame from the moment its sound is played (+ = video late).
-    The playback delay is the latency measured in the first phase, which `marionette run` retunes to."""
-    from marionette.plugin.sources import PlaybackSource  # the playback source lives at the plugin edge
+def _file_phase(path: str, motion_out: str, generator: str, renderer, features, fps: float) -> dict:
+    """Plays ``path`` through the live engine with a MotionTrackSink; compares the track with the
+    same generator offline on the same file (lag by cross-correlation of the lip opening)."""
+    from marionette.core.audio import load_audio
+    from marionette.core.generators import generate_track
+    from marionette.core.teacher import lip_gap
+    from marionette.core.track import load_track
+    from marionette.plugin.live import live_generator
+    from marionette.plugin.sinks import MotionTrackSink
+    from marionette.plugin.sources import FileSource
 
+    audio = load_audio(path)
     clock = MonotonicClock()
-    features.reset()
-    generator.reset()
-    play = PlaybackSource(clock, rate=RATE)
-    play.playback_delay = delay
-    engine = Engine(renderer=renderer, generator=generator, features=features, clock=clock, fps=fps, sources=[play])
-    n = int(seconds * RATE)
-    play.push(_signal(0, n), RATE)
-    frames: list = []
-    t_start = clock.now()
-    asyncio.run(_run_phase(engine, seconds, frames, lambda t: t - t_start > 1.0 and (t - t_start - 1.0) % PERIOD < 0.45))
-    onsets = [play._t_start + 1.0 + k * PERIOD for k in range(int((seconds - 1.0) / PERIOD))]
-    played = [o + play.playback_delay for o in onsets]
-    # Offsets can be negative (video early): search from 0.2 s before the sound.
-    offs = []
-    for p in played:
-        cands = [t_out for t, t_out, img in frames if p - 0.2 <= t_out <= p + 0.5 and meter(img) > OPEN]
-        if cands:
-            offs.append(min(cands) - p)
-    offs_ms = np.array(offs) * 1e3
-    return {
-        "tts_av_delay_ms": round(play.playback_delay * 1e3, 1),
-        "tts_av_offset_ms_p50": round(float(np.percentile(offs_ms, 50)), 1) if offs_ms.size else None,
-        "tts_av_offset_ms_p95_abs": round(float(np.percentile(np.abs(offs_ms), 95)), 1) if offs_ms.size else None,
-        "tts_onsets": len(onsets),
-        "tts_onsets_detected": int(offs_ms.size),
-    }
+    sink = MotionTrackSink(motion_out, fps=fps)
+    engine = _live_engine(generator, renderer, features, fps, clock, [FileSource(path, clock)], [sink])
 
+    async def go():
+        try:
+            await engine.run(audio.duration + 1.0)
+        finally:
+            await engine.close()
+
+    asyncio.run(go())
+    live, _ = load_track(motion_out)
+    offline = generate_track(live_generator(generator, fps=fps), audio)
+    a, b = lip_gap(live.values), lip_gap(offline.values)
+    n = min(a.size, b.size)
+    lags = np.arange(-9, 10)
+    corr = [np.corrcoef(a[max(0, k):n + min(0, k)], b[max(0, -k):n - max(0, k)])[0, 1] for k in lags]
+    k = int(np.nanargmax(corr))
+    return {"file": str(path), "file_seconds": round(audio.duration, 2), "motion_out": motion_out,
+            "motion_out_frames": len(live), "motion_out_wav": str(Path(motion_out).with_suffix(".wav")),
+            "motion_out_lag_vs_offline_ms": round(float(lags[k]) / fps * 1e3, 1),
+            "motion_out_corr_vs_offline": round(float(corr[k]), 3)}
