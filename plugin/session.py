@@ -95,6 +95,12 @@ class SharedAssets:
                 self.load_seconds[key] = time.perf_counter() - t0
         return shared.view()
 
+    def shared(self, options: AvatarOptions):
+        """The precomputed renderer itself (read-only; render through ``renderer()``'s views)."""
+        self.renderer(options)
+        with self._lock:
+            return self._renderers[(self.portrait_path(options.portrait), options.width, options.height)]
+
     def portraits(self) -> list[str]:
         with self._lock:
             return sorted({k[0] for k in self._renderers})
