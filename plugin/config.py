@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ class AudioConfig:
     say: text spoken once at start ('' for none). tts_engine: 'piper' (espeak as fallback) or 'espeak'.
     play: play the audio we speak to the output device. av_delay: seconds every sound output (speaker,
     recording, virtual microphone) is held back so lips and sound agree; None = the measured latency
-    of the picture."""
+    of the picture. max_queued_chars / max_queued_seconds: text (and its estimated speech) one
+    control connection may have waiting; more is refused with `rate_limited` (core/speech/stream.py)."""
 
     source: str = "auto"
     device: str | int | None = None
@@ -59,6 +61,8 @@ class AudioConfig:
     play: bool = True
     output_device: str | int | None = None
     av_delay: float | None = None
+    max_queued_chars: int = 20_000
+    max_queued_seconds: float = 1800.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,12 +186,24 @@ def _check_value(key: str, value: Any, hint: Any) -> Any:
                 return value
             continue
         if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                raise ConfigError(f"{key} = {_short(value)}, expected a finite number")
+            return number
         if typ is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if typ is str and isinstance(value, str):
             return value
-    raise ConfigError(f"{key} = {value!r} ({type(value).__name__}), expected {_type_name(hint)}")
+    raise ConfigError(f"{key} = {_short(value)} ({type(value).__name__}), expected {_type_name(hint)}")
+
+
+def _short(value: Any, most: int = 40) -> str:
+    """repr() cut to ``most`` characters: a 400-digit number is not worth printing whole."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[:most - 12]}...({len(text)} chars)"
 
 
 def _type_name(hint: Any) -> str:
@@ -223,7 +239,56 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise ConfigError(f"engine size {e.width}x{e.height}, expected 64..2048 on each side")
     if cfg.audio.source == "file" and not cfg.audio.file:
         raise ConfigError("audio.source = 'file' needs audio.file = 'path/to/audio.wav' (or --audio-file)")
+    _check_ranges(cfg)
     return cfg
+
+
+# (section.key, low, high, what a user should pass): numbers that parse but mean nothing are
+# refused here, before anything starts (a negative duration ran 0 frames and exited 0, NaN ran
+# forever, a VMC port of 70000 aborted the process).
+RANGES: tuple[tuple[str, float, float, str], ...] = (
+    ("engine.duration", 1e-3, 366 * 86400, "seconds > 0 (omit it to run until Ctrl-C)"),
+    ("audio.av_delay", 0.0, 2.0, "seconds 0..2 (omit it to measure)"),
+    ("audio.max_queued_chars", 1, 10_000_000, "characters >= 1"),
+    ("audio.max_queued_seconds", 1.0, 366 * 86400, "seconds >= 1"),
+    ("sinks.mjpeg_port", 0, 65535, "a TCP port 0..65535 (0 = any free)"),
+    ("sinks.preview_port", 0, 65535, "a TCP port 0..65535 (0 = any free)"),
+    ("control.port", 0, 65535, "a TCP port 0..65535 (0 = any free)"),
+    ("control.rate", 0.1, 100_000, "messages per second, 0.1..100000"),
+    ("control.vmc_in_port", 1, 65535, "a UDP port 1..65535 (39539 by convention)"),
+    ("panel.port", 0, 65535, "a TCP port 0..65535 (0 = any free)"),
+    ("obs.port", 1, 65535, "a TCP port 1..65535 (OBS's websocket, 4455 by default)"),
+)
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    for dotted, lo, hi, expected in RANGES:
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value is not None and not (lo <= value <= hi):
+            raise ConfigError(f"{dotted} = {_short(value)}, expected {expected}")
+    out = cfg.control.vmc_out
+    if out is not None:
+        host, _, port = out.rpartition(":")
+        if not host or not port.isdigit() or not (1 <= int(port) <= 65535):
+            raise ConfigError(f"control.vmc_out = {out!r}, expected host:port with a port 1..65535, "
+                              "such as 127.0.0.1:39540")
+
+
+def port_number(text: str) -> int:
+    """argparse type for a port flag: 0..65535, said in one line otherwise."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; expected 0..65535") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0..65535")
+    return port
+
+
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
@@ -231,10 +296,24 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     data: dict[str, dict[str, Any]] = {}
     if path is not None:
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise ConfigError(f"config file {p} not found; pass an existing TOML file or omit --config")
+        if not p.is_file():
+            raise ConfigError(f"config file {p} is not a regular file; pass a TOML file")
         try:
-            raw = tomllib.loads(p.read_text())
+            size = p.stat().st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config file {p} is {size} bytes, expected a TOML file under {MAX_CONFIG_BYTES}")
+            blob = p.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
+        try:
+            text = blob.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p} is not UTF-8 text (byte 0x{blob[e.start]:02x} at offset {e.start}); "
+                              "TOML files are UTF-8: save it as UTF-8") from None
+        try:
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p} is not valid TOML: {e}") from e
         data = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}

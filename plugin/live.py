@@ -385,5 +385,7 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         engine.add_sink(mo)
         sinks["motion_out"] = mo
         note("motion out", True, f"{mo.path} (+ {mo.wav_path.name})")
+    limits = SpeechLimits(max_chars=a.max_queued_chars, max_seconds=a.max_queued_seconds,
+                          total_chars=max(SpeechLimits.total_chars, 2 * a.max_queued_chars))
     return LiveApp(engine, clock=clock, mixer=mixer, playback=playback, mic=mic, sinks=sinks, notes=notes,
-                   tts_engine=a.tts_engine)
+                   tts_engine=a.tts_engine, speech_limits=limits)

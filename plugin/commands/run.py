@@ -205,13 +205,17 @@ def _run(args: argparse.Namespace) -> int:
     st = app.engine.stats()
     print(f"marionette run: stopped after {st.frames} frames; {st.summary()}", flush=True)
     rec = app.sinks.get("record")
-    if rec is not None:
+    failed = rec is not None and rec.failure is not None
+    if failed:  # a recording that did not happen is a failure, said last so it is seen
+        print(f"marionette run: error: recording failed: {rec.failure}",
+              file=sys.stderr, flush=True)
+    elif rec is not None:
         print(f"marionette run: recorded {rec.path} ({rec.frames} frames, {rec.audio_seconds:.1f} s of audio)", flush=True)
     mo = app.sinks.get("motion_out")
     if mo is not None:
         print(f"marionette run: motion track {mo.path} ({mo.frames} frames at {mo.fps:g} fps) and the sound heard "
               f"in {mo.wav_path}", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 async def _print_stats(app, every: float) -> None:
