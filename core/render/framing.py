@@ -1,11 +1,17 @@
 """Output framing: where the portrait's face sits in a 512x512, 1280x720 or 1920x1080 picture.
 
-Head and shoulders: the face spans about a third of the picture height, eyes at 40 % from the top,
-centred. The crop is resampled once per portrait; a crop that leaves the photo is shifted back in
-where it can and padded by edge replication where it cannot.
+Framed as a camera would be: the picture is filled by the photo, cropped to the output's aspect
+around the face. Two shots: head and shoulders (the face spans about a third of the picture
+height, eyes at 40 % from the top) and close-up. Where the photo is too small for the shot (a
+tight selfie, a landscape photo in a square frame), the crop zooms in, as far as a face about
+two thirds of the frame high, rather than pad; only past that does the picture reach beyond the
+photo, and that part is marked (``coverage``) for the background layer to fill (core/render/
+background.py), never with a mirrored or blurred copy of the photo.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -13,8 +19,32 @@ import numpy as np
 from ..errors import InputError
 
 SIZES: dict[str, tuple[int, int]] = {"512x512": (512, 512), "1280x720": (1280, 720), "1920x1080": (1920, 1080)}
-FACE_WIDTHS_PER_HEIGHT = 3.2  # picture height in face widths: head and shoulders
-EYES_FROM_TOP = 0.40
+
+
+@dataclass(frozen=True)
+class Shot:
+    """face_widths: picture height in face widths (cheek to cheek); eyes: eye line from the top,
+    as a share of the picture height."""
+
+    face_widths: float
+    eyes: float
+
+
+SHOTS: dict[str, Shot] = {"head-and-shoulders": Shot(3.2, 0.40), "close-up": Shot(2.1, 0.42)}
+DEFAULT_SHOT = "head-and-shoulders"
+# The tightest crop the framing zooms to when the photo is smaller than the shot (picture
+# height in face widths); beyond it the background fills what the photo lacks.
+MIN_FACE_WIDTHS = 1.6
+FACE_WIDTHS_PER_HEIGHT = SHOTS[DEFAULT_SHOT].face_widths
+EYES_FROM_TOP = SHOTS[DEFAULT_SHOT].eyes
+
+
+def parse_shot(text: str) -> str:
+    """A shot name, checked: 'head-and-shoulders' or 'close-up'."""
+    name = str(text).strip().lower().replace("_", "-")
+    if name not in SHOTS:
+        raise InputError(f"framing {text!r}: expected one of {', '.join(SHOTS)}")
+    return name
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -29,39 +59,40 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def crop_matrix(eye_centre: np.ndarray, face_width_px: float, image_size: tuple[int, int],
-                size: tuple[int, int]) -> np.ndarray:
-    """float64 (2, 3): source image pixels -> output pixels."""
+                size: tuple[int, int], shot: str = DEFAULT_SHOT) -> np.ndarray:
+    """float64 (2, 3): source image pixels -> output pixels, for one of SHOTS."""
+    spec = SHOTS[shot]
     out_w, out_h = size
     src_w, src_h = image_size
-    crop_h = FACE_WIDTHS_PER_HEIGHT * face_width_px
+    crop_h = spec.face_widths * face_width_px
     crop_w = crop_h * out_w / out_h
+    # A photo smaller than the shot: zoom in (keeping the aspect) until the crop fits, but
+    # no tighter than MIN_FACE_WIDTHS; the background fills whatever still lies outside.
+    fit = min(1.0, src_w / crop_w, src_h / crop_h)
+    fit = max(fit, min(1.0, MIN_FACE_WIDTHS / spec.face_widths))
+    crop_h, crop_w = crop_h * fit, crop_w * fit
     x0 = eye_centre[0] - crop_w / 2
-    y0 = eye_centre[1] - EYES_FROM_TOP * crop_h
+    y0 = eye_centre[1] - spec.eyes * crop_h
     # Shift back inside the photo along each axis where the crop fits.
-    if crop_w <= src_w:
-        x0 = min(max(x0, 0.0), src_w - crop_w)
-    if crop_h <= src_h:
-        y0 = min(max(y0, 0.0), src_h - crop_h)
+    x0 = min(max(x0, 0.0), src_w - crop_w) if crop_w <= src_w else min(max(x0, src_w - crop_w), 0.0)
+    y0 = min(max(y0, 0.0), src_h - crop_h) if crop_h <= src_h else min(max(y0, src_h - crop_h), 0.0)
     s = out_h / crop_h
     return np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]])
 
 
 def resample(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The photo placed into the output frame. Where the frame reaches beyond the photo (a 16:9
-    frame of a square photo), the gap is a blurred mirror of the photo, not smeared edge pixels."""
-    out = _place(image, matrix, size)
-    inside = _place(np.full(image.shape[:2], 255, np.uint8), matrix, size, border=cv2.BORDER_CONSTANT)
+    """The photo placed into the output frame (edge pixels repeated where the frame reaches
+    beyond it: ``coverage`` marks that part for the background layer)."""
+    return _place(image, matrix, size)
+
+
+def coverage(image_shape: tuple[int, ...], matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """float32 (H, W) 1 where the output shows the photo, 0 beyond it; None when the photo
+    fills the whole frame (the usual case)."""
+    inside = _place(np.full(image_shape[:2], 255, np.uint8), matrix, size, border=cv2.BORDER_CONSTANT)
     if inside.min() == 255:
-        return out
-    mirror = _place(image, matrix, size, border=cv2.BORDER_REFLECT_101)
-    k = max(size) // 24 * 2 + 1
-    fill = cv2.GaussianBlur(cv2.resize(mirror, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA), (k // 4 * 2 + 1,) * 2, 0)
-    fill = cv2.resize(fill, size, interpolation=cv2.INTER_LINEAR)
-    fill = (fill.astype(np.float32) * 0.85).astype(np.uint8)  # a little darker: the eye stays on the photo
-    edge = max(3, size[1] // 90) * 2 + 1
-    alpha = cv2.GaussianBlur(cv2.erode(inside, np.ones((edge, edge), np.uint8)), (edge, edge), 0)
-    a = (alpha.astype(np.float32) / 255)[..., None]
-    return (out * a + fill * (1 - a) + 0.5).astype(np.uint8)
+        return None
+    return cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(np.float32) * (1 / 255)
 
 
 def _place(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], border: int = cv2.BORDER_REPLICATE) -> np.ndarray:

@@ -20,7 +20,8 @@ from ..mesh_index import (BROWS, EYE_CORNERS, EYE_LOWER, EYE_UPPER, FACE_OVAL, I
 from .bases import FaceGeometry, build_bases
 from .eyes import EyeLayer
 from .face_frame import HeadPose, to_canonical
-from .framing import crop_matrix, resample
+from .background import Background, BackgroundSpec, PersonSegmenter, person_alpha
+from .framing import DEFAULT_SHOT, coverage, crop_matrix, parse_shot, resample
 from .lip_seal import LipSeal, SealProfile
 from .mouth import MouthLayer
 from .warp import GridLevel, GridWarp, feather_weights, grid_nodes
@@ -90,8 +91,14 @@ class PortraitRenderer:
 
     # ------------------------------------------------------------------ per portrait
     @classmethod
-    def load(cls, image: np.ndarray, landmarks, size: tuple[int, int] = (512, 512), *, grid: int = 64) -> "PortraitRenderer":
-        """image: uint8 (H, W, 3) RGB. landmarks: a core.face.FaceLandmarks or float (478, 3) image pixels."""
+    def load(cls, image: np.ndarray, landmarks, size: tuple[int, int] = (512, 512), *, grid: int = 64,
+             shot: str = DEFAULT_SHOT, background: "BackgroundSpec | str | None" = None,
+             segmenter: PersonSegmenter | None = None) -> "PortraitRenderer":
+        """image: uint8 (H, W, 3) RGB. landmarks: a core.face.FaceLandmarks or float (478, 3) image pixels.
+        shot: a core.render.framing.SHOTS name. background: a BackgroundSpec (or its text, see
+        core/render/background.py); None draws the framed photo as it is, warping what lies
+        behind the head with it (the bench's and tests' baseline), except where the frame
+        reaches beyond the photo: that is filled by the ``keep`` plate."""
         points = np.asarray(getattr(landmarks, "points", landmarks), np.float64)
         img = np.asarray(image)
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
@@ -102,13 +109,18 @@ class PortraitRenderer:
         w, h = int(size[0]), int(size[1])
         self.size = (w, h)
         _, frame_src = to_canonical(points)
-        crop = crop_matrix(frame_src.origin[:2], frame_src.scale, (img.shape[1], img.shape[0]), self.size)
+        self.shot = parse_shot(shot)
+        crop = crop_matrix(frame_src.origin[:2], frame_src.scale, (img.shape[1], img.shape[0]), self.size, self.shot)
         s = crop[0, 0]
         pts = points.copy()
         pts[:, :2] = points[:, :2] * s + crop[:, 2]
         pts[:, 2] *= s
         self.base = resample(img, crop, self.size)
         self.landmarks = pts.astype(np.float32)  # output pixels
+        self.coverage = coverage(img.shape, crop, self.size)
+        self._segmenter = segmenter
+        self.background: Background | None = None
+        self.last_alpha: np.ndarray | None = None
         neutral, frame = to_canonical(pts)
         self.frame = frame
         self.neutral = neutral
@@ -220,7 +232,24 @@ class PortraitRenderer:
         # the face crop (for PSNR and contact sheets): eyebrows to chin, cheek to cheek
         fb = pts[:N_MESH, :2]
         self.face_box = tuple(int(v) for v in (*np.floor(fb.min(0)), *np.ceil(fb.max(0))))
+        self._person = self.base.copy()  # the warped person layer (background modes only)
+        self._alpha: np.ndarray | None = None
+        if background is None and self.coverage is not None:
+            background = "keep"
+        if background is not None:
+            self.set_background(background)
         return self
+
+    def set_background(self, background: "BackgroundSpec | str") -> None:
+        """Switch the background mode (segmentation runs once per portrait, the plate per mode).
+        Raises InputError for a bad spec; the renderer is unchanged then."""
+        spec = background if isinstance(background, BackgroundSpec) else BackgroundSpec.parse(background)
+        if self._alpha is None:
+            if self._segmenter is None:
+                self._segmenter = PersonSegmenter.load()
+            seg = self._segmenter.mask(self.base)
+            self._alpha = person_alpha(seg, self.landmarks[:N_MESH, :2], self.coverage)
+        self.background = Background.build(spec, self.base, self._alpha, self.coverage)
 
     # ------------------------------------------------------------------ per frame
     def view(self) -> "PortraitRenderer":
@@ -269,10 +298,13 @@ class PortraitRenderer:
         pose = HeadPose(m.pitch, m.yaw, m.roll, m.tx, m.ty, m.scale)
         a, b = self.frame.image_matrix(pose)
         a2, b2 = a[:2].astype(np.float32), b[:2].astype(np.float32)
-        out = self.base.copy()
+        bg = self.background
+        out = self.base.copy() if bg is None else bg.still.copy()
         active = bool(weights.any()) or seal > 0.0
         if pose.is_neutral and not active:
             self.last_stats = RenderStats(clamps, False, 0)
+            if bg is not None and bg.spec.mode == "transparent":
+                self.last_alpha = bg.alpha
             return out
         disp = self._disp
         n, r = self._n_mesh, self._n_ring
@@ -284,7 +316,18 @@ class PortraitRenderer:
             mesh = mesh + dm.reshape(-1, 3)
         disp[:n] = mesh @ a2.T + b2 - self._ctrl_src[:n]
         disp[n:n + r] = self._ring @ a2.T + b2 - self._ctrl_src[n:n + r]
-        source_map = self.warp.apply(self.base, out, disp)
+        if bg is None:
+            source_map = self.warp.apply(self.base, out, disp)
+        else:
+            # The person is warped on its own layer and laid over the still plate by its mask,
+            # carried by the same map: the background never bends.
+            source_map = self.warp.apply(self.base, self._person, disp)
+            bg.composite(out, self._person, self.warp.last_maps, self.warp.roi)
+            if bg.spec.mode == "transparent":
+                alpha = bg.alpha.copy()
+                x0, y0, x1, y1 = self.warp.roi
+                alpha[y0:y1, x0:x1] = bg.last_alpha_roi
+                self.last_alpha = alpha
         mouth_drawn, eyes_drawn = False, 0
         if active:
             lay = weights @ self._layer_deltas

@@ -165,6 +165,7 @@ class GridWarp:
         m = self.source_map(disp)
         # Fixed-point maps remap about 20 % faster than float maps; 1/32 px is plenty.
         m1, m2 = cv2.convertMaps(m, None, cv2.CV_16SC2)
+        self.last_maps = (m1, m2)  # the roi's fixed-point maps, for layers carried by the same warp
         for ya, yb, xa, xb in self.bands:
             cv2.remap(image, m1[ya:yb, xa:xb], m2[ya:yb, xa:xb], cv2.INTER_LINEAR,
                       dst=out[y0 + ya:y0 + yb, x0 + xa:x0 + xb], borderMode=cv2.BORDER_REPLICATE)
