@@ -31,7 +31,9 @@ class EngineConfig:
     """fps: 25 or 30 (or any 1..60). width/height: output pixels. portrait: image path, None = the
     built-in portrait. generator: 'auto' (speech we synthesize: teacher from its phones; microphone
     and pushed audio: diffusion), 'envelope', 'teacher' (envelope for audio without phones) or
-    'diffusion'. duration: seconds, None = until Ctrl-C."""
+    'diffusion'. duration: seconds, None = until Ctrl-C. framing: 'head-and-shoulders' or 'close-up'.
+    background: 'keep', 'blur', 'green', 'transparent', 'color:#RRGGBB' or 'image:PATH'
+    (core/render/background.py)."""
 
     fps: float = 30.0
     width: int = 512
@@ -40,6 +42,8 @@ class EngineConfig:
     generator: str = "auto"
     seed: int = 0
     duration: float | None = None
+    framing: str = "head-and-shoulders"
+    background: str = "keep"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,7 +244,19 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     if cfg.audio.source == "file" and not cfg.audio.file:
         raise ConfigError("audio.source = 'file' needs audio.file = 'path/to/audio.wav' (or --audio-file)")
     _check_ranges(cfg)
+    _check_picture(e)
     return cfg
+
+
+def _check_picture(e: EngineConfig) -> None:
+    from marionette.core.render.background import BackgroundSpec
+    from marionette.core.render.framing import parse_shot
+
+    try:
+        parse_shot(e.framing)
+        BackgroundSpec.parse(e.background)
+    except InputError as err:
+        raise ConfigError(f"engine: {err}") from None
 
 
 # (section.key, low, high, what a user should pass): numbers that parse but mean nothing are

@@ -63,7 +63,8 @@ def load_parts(cfg: RunConfig) -> Parts:
 
     t0 = time.perf_counter()
     path = cfg.engine.portrait or str(default_portrait_path())
-    renderer, _ = load_renderer(path, (cfg.engine.width, cfg.engine.height))
+    renderer, _ = load_renderer(path, (cfg.engine.width, cfg.engine.height), shot=cfg.engine.framing,
+                                background=cfg.engine.background)
     generator = live_generator(cfg.engine.generator, fps=cfg.engine.fps, seed=cfg.engine.seed)
     features = StreamingFeatureExtractor.load()
     # Warm-up renders pay for caches; then a few distinct frames give the per-frame cost, on one
@@ -291,7 +292,7 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
     # engine hands it the mixer's state each tick, and the mixer leaves the recipe out.
     mixer = ControlMixer(clock=clock, emotion_recipes=not isinstance(gen, Conditioned))
     engine = Engine(renderer=parts.renderer, generator=gen, features=parts.features, clock=clock,
-                    fps=e.fps, mixer=mixer, av_delay=a.av_delay, render_ms=parts.render_ms)
+                    fps=e.fps, mixer=mixer, av_delay=a.av_delay)
 
     if cfg.camera.enabled:  # the camera path (docs/camera.md): your face drives the portrait
         from .camera_live import attach_camera

@@ -22,6 +22,11 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", help="output .mp4")
     p.add_argument("--frames", metavar="DIR", help="write PNG frames into DIR instead of (or as well as) an mp4")
     p.add_argument("--size", default="512x512", help="output size: 512x512 (default), 1280x720, 1920x1080")
+    p.add_argument("--framing", default="head-and-shoulders", metavar="SHOT",
+                   help="head-and-shoulders (default) or close-up: the photo is cropped to fill the frame")
+    p.add_argument("--background", default="keep", metavar="MODE",
+                   help="keep (default: the photo's own, still while the head moves), blur, green, "
+                        "color:#RRGGBB, image:PATH, transparent (PNG frames carry the alpha)")
     p.add_argument("--contact-sheet", metavar="DIR",
                    help="write one PNG per portrait: every supported channel at 0, 0.5, 1 and the pose extremes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -33,9 +38,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ...core.errors import InputError
-    from ...core.render.framing import parse_size
+    from ...core.render.background import BackgroundSpec
+    from ...core.render.framing import parse_shot, parse_size
 
     size = parse_size(args.size)
+    args.framing = parse_shot(args.framing)
+    BackgroundSpec.parse(args.background)  # a bad mode fails before any work
     if args.contact_sheet:
         from ...tools.contact_sheet import write_contact_sheets
 
@@ -54,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def render_track(args: argparse.Namespace, size: tuple[int, int]) -> int:
     import cv2
+    import numpy as np
     from tqdm import tqdm
 
     from ...core.render.portrait import load_renderer
@@ -74,7 +83,8 @@ def render_track(args: argparse.Namespace, size: tuple[int, int]) -> int:
 
         track, generator = track_for_audio(args, audio)
         print(f"marionette render: {len(track)} frames of motion from the {generator} generator", file=sys.stderr)
-    renderer, times = load_renderer(args.portrait, size, face_index=args.face_index)
+    renderer, times = load_renderer(args.portrait, size, face_index=args.face_index,
+                                    shot=args.framing, background=args.background)
     frames_dir = Path(args.frames) if args.frames else None
     if frames_dir:
         frames_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +99,10 @@ def render_track(args: argparse.Namespace, size: tuple[int, int]) -> int:
                 worst = c.requested if abs(c.requested - c.applied) > abs(worst) else worst
                 pose_clamps[c.channel] = (n + 1, worst)
             if frames_dir:
-                cv2.imwrite(str(frames_dir / f"{i:06d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+                if renderer.last_alpha is not None:  # --background transparent: RGBA PNGs
+                    bgr = np.dstack([bgr, renderer.last_alpha])
+                cv2.imwrite(str(frames_dir / f"{i:06d}.png"), bgr)
             yield img
 
     if args.output:

@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--portrait", help="portrait image (default: the built-in one)")
     p.add_argument("--fps", type=float, help="frames per second (default 30)")
     p.add_argument("--size", metavar="WxH", help="output size (default 512x512)")
+    p.add_argument("--framing", metavar="SHOT", help="head-and-shoulders (default) or close-up")
+    p.add_argument("--background", metavar="MODE",
+                   help="keep (default), blur, green, color:#RRGGBB, image:PATH, transparent; "
+                        "switch live with the control message set_background")
     p.add_argument("--generator", choices=("auto", "envelope", "teacher", "diffusion"),
                    help="motion generator (default auto): speech we synthesize (say/--say, speak) moves the lips "
                         "from its own phone timings (lips close on M/B/P); microphone and pushed audio go through "
@@ -105,6 +109,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         except ValueError as e:
             raise ConfigError(f"--size {args.size!r}, expected WIDTHxHEIGHT such as 512x512") from e
         o["engine.width"], o["engine.height"] = w, h
+    for attr in ("framing", "background"):
+        if getattr(args, attr, None) is not None:
+            o[f"engine.{attr}"] = getattr(args, attr)
     if args.no_say:
         o["audio.say"] = ""
     if args.no_play:
