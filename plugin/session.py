@@ -191,7 +191,7 @@ class AvatarSession:
         # av_delay None: the engine estimates the picture's latency, then retunes it to the measured
         # one; every sound an output gets is stamped with the time of the frame that shows it.
         engine = Engine(renderer=renderer, generator=generator, features=StreamingFeatureExtractor.load(),
-                        clock=clock, fps=options.fps, mixer=mixer, av_delay=None, render_ms=7.0)
+                        clock=clock, fps=options.fps, mixer=mixer, av_delay=None)
         playback = PlaybackSource(clock, name="pushed")
         engine.add_source(playback)
         session = cls(session_id or f"avatar-{next(_ids)}", options, None, clock)

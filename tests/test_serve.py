@@ -126,3 +126,18 @@ def test_bad_options_say_what_was_expected():
     reply = asyncio.run(host.handle(json.dumps({"id": 2, "type": "create_session", "fps": 500})))
     assert reply["code"] == "bad_value" and "expected 1..60" in reply["message"]
     assert asyncio.run(host.handle("{nope"))["code"] == "bad_message"
+
+
+def test_bench_density_reports_avatars_held_cpu_and_memory():
+    import argparse
+
+    from marionette.tools.bench.density import bench_density
+
+    args = argparse.Namespace(size="96x96", fps=15.0, max=2, seconds=1.0, settle=0.5, generator="envelope", silent=False)
+    out = bench_density(args)
+    assert out["benchmark"] == "density" and out["size"] == "96x96" and 1 <= len(out["steps"]) <= 2
+    step = out["steps"][0]
+    assert step["avatars"] == 1 and step["fps_mean"] > 5 and step["cpu_cores"] > 0 and step["rss_mb"] > 50
+    assert out["avatars_held"] == sum(s["held"] for s in out["steps"])
+    if out["avatars_held"]:
+        assert out["cpu_cores_per_avatar"] > 0

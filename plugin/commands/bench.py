@@ -152,6 +152,18 @@ def _bench_camera(args: argparse.Namespace) -> dict:
     return {"benchmark": "camera", **bench_camera(args.seconds, args.camera_file, args.portrait)}
 
 
+def _density_args(p: argparse.ArgumentParser) -> None:
+    from ...tools.bench.density import add_args
+
+    add_args(p)
+
+
+def _bench_density(args: argparse.Namespace) -> dict:
+    from ...tools.bench.density import bench_density
+
+    return bench_density(args)
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("render", "portrait renderer: ms/frame p50/p95 and fps on one thread", bench_render, _render_args),
     Benchmark("pipeline", "live engine at 30 fps 512x512 with run's defaults: mic onset -> open-mouth frame p50/p95, "
@@ -163,6 +175,8 @@ BENCHMARKS: list[Benchmark] = [
               "and 20 ms pushes", _bench_features, _features_args),
     Benchmark("generator", "diffusion motion generator: amortised ms per output frame on one pinned core (wall and "
               "CPU), first-frame delay and lookahead, for 1/2/4/8 sampling steps", _bench_generator, _generator_args),
+    Benchmark("density", "avatars per process (marionette serve): how many talking avatars hold the frame rate, "
+              "CPU cores and memory per avatar", _bench_density, _density_args),
     Benchmark("camera", "camera path on a video stand-in: tracking ms/frame, camera-frame-to-avatar-frame latency "
               "p50/p95, CPU cores with rendering at 30 fps", _bench_camera, _camera_args),
 ]
