@@ -2,12 +2,18 @@
 uint8 RGB (H, W, 3), the one pixel format analysis and rendering use.
 
 OpenCV decodes (no extra dependency); Pillow is only a fallback for formats OpenCV lacks (GIF).
-Transparency is composited over white, the usual backdrop of a cut-out portrait.
+Transparency is composited over white, the usual backdrop of a cut-out portrait. Sizes are
+checked before anything is read or decoded: a device (/dev/zero) or a file over MAX_IMAGE_BYTES
+is refused unread, and a picture that declares more than MAX_PIXELS (a "PNG bomb": a few KB that
+inflate to gigabytes) is refused from its header.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import struct
+from io import BytesIO
 from pathlib import Path
 
 import cv2
@@ -16,6 +22,9 @@ import numpy as np
 from ..errors import InputError
 
 _JPEG_MAGIC = b"\xff\xd8"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_IMAGE_BYTES = 100 * 2**20  # a 50-megapixel photo is 10-30 MB as JPEG or PNG
+MAX_PIXELS = 64_000_000  # about 9200 x 6900; decoded RGB is 192 MB (portraits are resized anyway)
 
 
 class ImageReadError(InputError):
@@ -37,19 +46,59 @@ def load_image(source: str | os.PathLike | bytes | np.ndarray) -> np.ndarray:
         raise ImageReadError(f"image file {str(path)!r} does not exist: check the path")
     if path.is_dir():
         raise ImageReadError(f"{str(path)!r} is a directory, expected an image file (PNG, JPEG, ...)")
-    data = path.read_bytes()
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ImageReadError(f"cannot read image file {str(path)!r}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(f"{str(path)!r} is not a regular file (a device or pipe), expected an image file")
+    if st.st_size > MAX_IMAGE_BYTES:
+        raise ImageReadError(f"image file {str(path)!r} is {st.st_size / 2**20:.0f} MB, expected at most "
+                             f"{MAX_IMAGE_BYTES // 2**20} MB: export a smaller copy (a portrait needs about 1000 px)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImageReadError(f"cannot read image file {str(path)!r}: {e.strerror or e}") from None
     return _decode(data, repr(str(path)))
+
+
+def _declared_size(data: bytes, what: str) -> tuple[int, int] | None:
+    """(width, height) from the file's header without decoding pixels; None when unknown."""
+    if data[:8] == _PNG_MAGIC and len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(BytesIO(data)) as im:
+            return im.size
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"{what} declares too many pixels to decode safely ({e}); "
+                             f"expected at most {MAX_PIXELS:,}") from None
+    except Exception:  # noqa: BLE001 - not a format Pillow knows: OpenCV decides below
+        return None
 
 
 def _decode(data: bytes, what: str) -> np.ndarray:
     if not data:
         raise ImageReadError(f"{what} is empty (0 bytes), expected an image (PNG, JPEG, WebP, TIFF, BMP)")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageReadError(f"{what} is {len(data) / 2**20:.0f} MB, expected at most {MAX_IMAGE_BYTES // 2**20} MB")
+    size = _declared_size(data, what)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise ImageReadError(f"{what} declares {size[0]} x {size[1]} pixels ({len(data)} bytes), expected at most "
+                             f"{MAX_PIXELS:,} pixels: export a smaller copy (a portrait needs about 1000 px)")
     buf = np.frombuffer(data, np.uint8)
-    if data[:2] == _JPEG_MAGIC:
-        # JPEG carries no alpha; this flag set honours the EXIF orientation of phone photos.
-        img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-    else:
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        if data[:2] == _JPEG_MAGIC:
+            # JPEG carries no alpha; this flag set honours the EXIF orientation of phone photos.
+            img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        else:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:  # OpenCV refuses some headers itself (over its own pixel limit)
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ImageReadError(f"{what} could not be decoded ({len(data)} bytes): {msg}") from None
     if img is not None:
         if img.ndim == 3 and img.shape[2] == 3:
             img = img[:, :, ::-1]
