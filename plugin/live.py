@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from marionette.core.clock import Clock, MonotonicClock
+from marionette.core.errors import InputError
 from marionette.core.engine import Engine, EngineStats, StatusEvent
 from marionette.core.types import AudioChunk, Emotion, MotionFrame, SpeechMark, VideoFrame
 
@@ -174,6 +175,30 @@ class LiveApp:
             self._emit(SpeechEvent("end", self._speaking, self._texts.get(self._speaking, ""), self.clock.now(), True))
             self._speaking = None
         self._texts.clear()  # every queued utterance was dropped with it
+
+    def set_background(self, spec: str) -> str:
+        """BackgroundControl: the spec is checked here (a bad one raises InputError at once); the
+        plate (an inpainting, a few hundred ms) is built on a worker thread, never the caller's
+        (the control server's event loop); the renderer swaps it in whole between two frames."""
+        import threading
+
+        from marionette.core.render.background import BackgroundSpec
+
+        parsed = BackgroundSpec.parse(spec)
+        from marionette.core.render import PortraitRenderer
+
+        renderer = self.engine.renderer
+        if not isinstance(renderer, PortraitRenderer):
+            raise InputError(f"the {type(renderer).__name__} renderer has no background modes")
+
+        def build() -> None:
+            try:
+                renderer.set_background(parsed)
+            except Exception as e:  # reported, never raised into a thread nobody joins
+                self.engine.report(StatusEvent("stage:renderer", f"background {parsed}: {e}", "error"))
+
+        threading.Thread(target=build, name="background", daemon=True).start()
+        return str(parsed)
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         self._listeners.append(callback)

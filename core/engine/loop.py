@@ -62,11 +62,11 @@ RETUNE_STEP = 0.008  # s; smaller differences are left alone
 RETUNE_QUIET = 0.3  # s of quiet mix (and no utterance of ours playing) before av_delay may move
 
 
-def estimate_av_delay(lookahead: float, fps: float, render_ms: float = 10.0) -> float:
+def estimate_av_delay(lookahead: float, fps: float) -> float:
     """The picture's latency before the engine has measured it: generator lookahead + the feature
-    window's half (12.5 ms) + a tick (the newest whole frame trails the newest audio by up to one)
-    + the render. The engine then retunes av_delay to the measured latency."""
-    return float(lookahead) + 0.0125 + 1.0 / fps + render_ms / 1e3
+    window's half (12.5 ms) + a tick (the newest whole frame trails the newest audio by up to one).
+    The engine then retunes av_delay to the measured latency."""
+    return float(lookahead) + 0.0125 + 1.0 / fps
 
 
 @dataclass
@@ -100,11 +100,10 @@ class Engine:
         hold: float = 0.25,
         segment_max: float = 20.0,
         av_delay: float | None = None,
-        render_ms: float = 10.0,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         """av_delay: seconds every sound output holds audio back (None: estimated, then retuned to
-        the measured picture latency between utterances). render_ms: the estimate's render cost."""
+        the measured picture latency between utterances)."""
         if not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps {fps}, expected a positive number such as 25 or 30")
         self.renderer, self.generator, self.features = renderer, generator, features
@@ -117,7 +116,7 @@ class Engine:
         self._conditioned = isinstance(generator, Conditioned) and isinstance(mixer, ConditionSource)
         self._conditions: Conditions | None = None
         self.auto_av_delay = av_delay is None
-        self.av_delay = float(av_delay) if av_delay is not None else estimate_av_delay(generator.lookahead, fps, render_ms)
+        self.av_delay = float(av_delay) if av_delay is not None else estimate_av_delay(generator.lookahead, fps)
         self._next_retune = 0.0
         self._quiet_since: float | None = None
         self._speaking = 0  # 1 while an utterance of ours plays (from the sources' marks)
@@ -143,7 +142,12 @@ class Engine:
         self._clear = threading.Event()
         self._stop = threading.Event()
         self._stage = {name: Rolling() for name in STAGES}
+        # Audio heard -> the frame showing it leaves for the sinks: the picture's latency, which every
+        # sound output is delayed by (av_delay).
         self._latency = Rolling(300)
+        # Tick -> departure (the step's compute): a frame's presentation time is its tick plus the
+        # recent median of this, so a recording places pictures where live viewers get them.
+        self._departure = Rolling(90)
         self._emitted = Rolling(int(2 * fps))  # clock times of recent frames, for measured fps
         self.frames = 0
         self.late_ticks = 0
@@ -362,7 +366,8 @@ class Engine:
             if self.last_frame is None:
                 raise
             image, frame = self.last_frame.image, self.last_motion
-        video = VideoFrame(image, tick, index)
+        present_t = tick + round(self._departure.percentile(50) or 0.0, 3)  # ms steps keep pts steady
+        video = VideoFrame(image, present_t, index)
         s5 = timer()
         with self._lock:
             runners = list(self._runners)
@@ -371,8 +376,8 @@ class Engine:
             heard = AudioChunk(block.samples, block.sample_rate, present)
             played = self._audio.last_played
             played = None if played is None else AudioChunk(played, block.sample_rate, present)
-        shown = MotionFrame.from_vector(frame.to_vector(), t=tick) if frame.t != tick else frame
-        marks = self._due_marks(tick)
+        shown = MotionFrame.from_vector(frame.to_vector(), t=present_t) if frame.t != present_t else frame
+        marks = self._due_marks(present_t)
         for r in runners:
             if heard is not None:
                 r.send_audio(heard)
@@ -390,6 +395,7 @@ class Engine:
             heard_t = self._audio.heard_at(generated[-1].t)
             if heard_t is not None:
                 self._latency.add(max(0.0, out_t - heard_t))
+        self._departure.add(max(0.0, out_t - tick))
         if block is not None:
             self._track_quiet(block, tick)
         if self.auto_av_delay and tick >= self._next_retune:

@@ -116,6 +116,22 @@ def check_renderer(image, landmarks) -> Check:
                  "" if status == "ok" else "the machine is slow or busy: try --size 384x384 or --fps 25", essential=True)
 
 
+def check_virtual_mic() -> Check:
+    """`run` creates "Marionette Microphone" (the voice in sync with the avatar, for call apps):
+    made and removed here once, so a yes means it works on this server."""
+    from marionette.core.clock import MonotonicClock
+    from marionette.plugin.sinks import VirtualMicSink, VirtualMicUnavailable
+
+    try:
+        mic = VirtualMicSink.open(MonotonicClock(), source_name="marionette_doctor", description="Marionette Doctor")
+    except VirtualMicUnavailable as e:
+        return Check("virtual mic", "warn", str(e), "apt install pulseaudio-utils and run PulseAudio or PipeWire "
+                     "(pipewire-pulse); without it call apps get the raw microphone (lips chase the voice)")
+    mic.close()
+    return Check("virtual mic", "ok", f"'Marionette Microphone' can be created on {mic.server} (run makes it, "
+                 "removes it on exit; pick it as the microphone in the call app, with the virtual camera)")
+
+
 def check_generator() -> Check:
     from marionette.core.generators import get_generator
 
@@ -187,6 +203,7 @@ def run_checks(obs_port: int = 4455) -> list[Check]:
     guarded("microphone", check_audio_in)
     guarded("speaker", check_audio_out)
     guarded("virtual camera", check_virtualcam)
+    guarded("virtual mic", check_virtual_mic)
     guarded("MJPEG port", check_port)
     guarded("OBS", lambda: check_obs(obs_port))
     guarded("mp4 recording", check_encoder)

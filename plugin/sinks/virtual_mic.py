@@ -54,7 +54,8 @@ def server_info() -> str:
     except subprocess.TimeoutExpired as e:
         raise VirtualMicUnavailable("the PulseAudio/PipeWire server does not answer (pactl info timed out)") from e
     if r.returncode != 0:
-        raise VirtualMicUnavailable(f"no PulseAudio/PipeWire server ({(r.stderr or r.stdout).strip()}); start one "
+        why = "; ".join(line.strip() for line in (r.stderr or r.stdout).splitlines() if line.strip())
+        raise VirtualMicUnavailable(f"no PulseAudio/PipeWire server ({why}); start one "
                                     "(pulseaudio --start, or PipeWire with pipewire-pulse)")
     name = version = ""
     for line in r.stdout.splitlines():

@@ -8,12 +8,13 @@ onset to the first frame whose pixels show the mouth open as it leaves the engin
 app that takes the raw microphone sees (the picture chases the voice). Phase 2 plays the same
 signal as audio we play ourselves (PlaybackSource), the speaker's path.
 
-A/V offset per output, measured where the output presents sound and picture: the frame showing an
-onset's open mouth minus the moment that output presents the onset's sound, less the same
-difference offline (the generator's own anticipation or lag, same frames, no engine): 0 = in
-sync. recording: decoded back from the mp4 (its audio track against its frames); speaker: the
-stamps the engine hands the SpeakerSink against the frames' departure; sound stamps (the virtual
-microphone writes at these; tests/test_live_pulse.py measures it through PulseAudio).
+A/V offset per output, measured where the output presents sound and picture (+ = picture late):
+where the output puts the signal's sound is found by cross-correlating what it presents with the
+signal; the lips it shows are then cross-correlated with the same generator's lips offline for
+the same audio placed there (so the generator's own anticipation counts as in sync). recording:
+decoded back from the mp4 (its audio track against its pictures); speaker and sound stamps (the
+virtual microphone writes at these; tests/test_virtual_mic.py measures it through PulseAudio):
+the stamps the engine hands those sinks against the frames' departure and their rendered lips.
 Phase 3 (--audio-file): a file through the live path, its motion written as --motion-out does.
 Trade-off: the feeder is in-process, so device and driver latency (a few ms to tens of ms) is
 not included; the PulseAudio tests measure it.
@@ -239,19 +240,58 @@ def _first_open(frames: list[tuple[float, np.ndarray]], t: float, meter: MouthMe
     return None
 
 
-def _offsets(sound_onsets: list[float], frames, meter: MouthMeter, ref: float) -> np.ndarray:
-    out = []
-    for p in sound_onsets:
-        t = _first_open(frames, p, meter)
-        if t is not None:
-            out.append(t - p - ref)
-    return np.array(out) * 1e3
+def _envelope(x: np.ndarray, rate: int, hz: int = 1000) -> np.ndarray:
+    k = max(1, rate // hz)
+    n = x.size // k
+    return np.abs(x[:n * k]).reshape(n, k).mean(axis=1)
 
 
-def _summary(prefix: str, ms: np.ndarray, n: int) -> dict:
-    return {f"{prefix}_ms_p50": round(float(np.percentile(ms, 50)), 1) if ms.size else None,
-            f"{prefix}_ms_p95_abs": round(float(np.percentile(np.abs(ms), 95)), 1) if ms.size else None,
-            f"{prefix}_onsets": f"{ms.size}/{n}"}
+def _placement(times: np.ndarray, samples: np.ndarray, rate: int, signal: np.ndarray) -> float:
+    """Where an output presents the signal: c such that signal sample i is presented at i/RATE + c.
+    ``times``: presentation time of samples[0] per contiguous run (here one), by envelope xcorr."""
+    a = _envelope(samples, rate)
+    b = _envelope(signal, RATE)
+    n = 1 << int(np.ceil(np.log2(a.size + b.size)))
+    xc = np.fft.irfft(np.fft.rfft(a - a.mean(), n) * np.conj(np.fft.rfft(b - b.mean(), n)), n)
+    k = int(np.argmax(xc))
+    if k > n // 2:
+        k -= n
+    return float(times) + k / 1000.0
+
+
+def _stamped(chunks: list[AudioChunk]) -> tuple[float, np.ndarray, int]:
+    """Stamped chunks -> (time of the first sample, samples laid out on their stamps, rate)."""
+    rate = chunks[0].sample_rate
+    t0 = chunks[0].t
+    end = max(c.t + c.duration for c in chunks)
+    out = np.zeros(int((end - t0) * rate) + 1, np.float32)
+    for c in chunks:
+        i = int(round((c.t - t0) * rate))
+        out[i:i + c.samples.size] = c.samples[:out.size - i]
+    return t0, out, rate
+
+
+def _lip_lag(t_shown: np.ndarray, lips_shown: np.ndarray, t_ref: np.ndarray, lips_ref: np.ndarray) -> tuple[float, float]:
+    """Lag (s, + = shown late) maximising the correlation of the lips shown with the reference."""
+    sel = (t_shown > t_ref[0] + 0.35) & (t_shown < t_ref[-1] - 0.35)
+    lags = np.arange(-0.3, 0.3001, 0.005)
+    corr = [np.corrcoef(lips_shown[sel], np.interp(t_shown[sel] - lag, t_ref, lips_ref))[0, 1] for lag in lags]
+    k = int(np.nanargmax(corr))
+    return float(lags[k]), float(corr[k])
+
+
+def _offline_lips(generator: str, signal: np.ndarray, fps: float) -> np.ndarray:
+    """The generator's lip gap (jawOpen - mouthClose) offline for ``signal``, one value per frame."""
+    from marionette.core.generators import generate_track
+    from marionette.core.teacher import lip_gap
+    from marionette.plugin.live import live_generator
+
+    return lip_gap(generate_track(live_generator(generator, fps=fps), AudioChunk(signal, RATE, 0.0)).values)
+
+
+def _av(prefix: str, place: float, t_shown, lips_shown, offline: np.ndarray, fps: float) -> dict:
+    lag, corr = _lip_lag(np.asarray(t_shown), np.asarray(lips_shown), np.arange(offline.size) / fps + place, offline)
+    return {f"{prefix}_ms": round(lag * 1e3, 1), f"{prefix}_corr": round(corr, 2)}
 
 
 def _reference(generator: str, unit: np.ndarray, renderer, meter: MouthMeter, fps: float) -> float:
@@ -271,20 +311,31 @@ def _reference(generator: str, unit: np.ndarray, renderer, meter: MouthMeter, fp
     return float(np.median(refs)) if refs else 0.0
 
 
-def _decode_recording(path: Path) -> tuple[list[tuple[float, np.ndarray]], list[float]]:
-    """(frame time, picture) of every frame and the sound onsets (s) of an mp4, on its own timeline."""
+def _recording_av(prefix: str, path: Path, meter: MouthMeter, offline: np.ndarray, signal: np.ndarray,
+                  fps: float) -> dict:
+    """A/V offset of an mp4 on its own timeline: its audio track placed against the signal, its
+    pictures' mouths against the offline lips placed there."""
     import av
 
-    frames, loud = [], []
+    times, mouths, parts = [], [], []
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
-            frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
+            times.append(float(f.pts * f.time_base))
+            mouths.append(meter(f.to_ndarray(format="rgb24")))
     with av.open(str(path)) as c:
         for f in c.decode(audio=0):
-            x = f.to_ndarray().reshape(-1)
-            t0 = float(f.pts * f.time_base)
-            loud.append(t0 + np.flatnonzero(np.abs(x) > 0.02) / f.sample_rate)
-    return frames, _onsets(np.concatenate(loud) if loud else np.zeros(0))
+            parts.append((float(f.pts * f.time_base), f.to_ndarray().reshape(-1).astype(np.float32), f.sample_rate))
+    rate = parts[0][2]
+    t0 = parts[0][0]
+    x = np.zeros(int(round((parts[-1][0] - t0) * rate)) + parts[-1][1].size, np.float32)
+    for t, y, _ in parts:
+        i = int(round((t - t0) * rate))
+        x[i:i + y.size] = y[:x.size - i]
+    if rate != RATE:
+        from marionette.core.engine import LinearResampler
+
+        x, rate = LinearResampler(rate, RATE).process(x), RATE
+    return _av(prefix, _placement(t0, x, rate, signal), times, mouths, offline, fps)
 
 
 def _live_engine(generator: str, renderer, features, fps: float, clock, sources, sinks) -> Engine:
@@ -296,7 +347,7 @@ def _live_engine(generator: str, renderer, features, fps: float, clock, sources,
     mixer = ControlMixer(clock=clock, emotion_recipes=not isinstance(gen, Conditioned))
     features.reset()
     return Engine(renderer=renderer, generator=gen, features=features, clock=clock, fps=fps, mixer=mixer,
-                  sources=sources, sinks=sinks, render_ms=5.0)
+                  sources=sources, sinks=sinks)
 
 
 def _keep_frames(engine: Engine, near) -> list:
@@ -309,6 +360,15 @@ def _keep_frames(engine: Engine, near) -> list:
 
     engine.on_frame(keep)
     return frames
+
+
+def _keep_lips(engine: Engine) -> list:
+    """(departure time, lip gap as rendered) of every frame."""
+    from marionette.core.teacher import lip_gap
+
+    shown: list = []
+    engine.on_frame(lambda video, motion: shown.append((engine.clock.now(), float(lip_gap(motion.to_vector()[None])[0]))))
+    return shown
 
 
 def bench_pipeline(seconds: float = 60.0, size: tuple[int, int] = (512, 512), fps: float = 30.0,
@@ -344,6 +404,7 @@ def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | N
     viewer = _Viewer(mjpeg.url)
     t_start = clock.now()
     frames = _keep_frames(engine, lambda t: t - t_start > START - 0.3 and (t - t_start - START + 0.3) % PERIOD < 1.0)
+    shown = _keep_lips(engine)
 
     async def go(eng: Engine, secs: float):
         try:
@@ -384,9 +445,10 @@ def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | N
     for s in stats.stages:
         out[f"{s.name}_ms_mean"] = round(s.mean_ms, 2)
         out[f"{s.name}_ms_p95"] = round(s.p95_ms, 2)
-    out.update(_summary("mic_av_offset_sound_stamps", _offsets(SoundProbe.onsets(probe.heard), frames, meter, ref), len(onsets)))
-    rframes, ronsets = _decode_recording(rec.path)
-    out.update(_summary("mic_av_offset_recording", _offsets(ronsets, rframes, meter, ref), len(onsets)))
+    offline = _offline_lips(generator, signal, fps)
+    t0s, xs, r = _stamped(probe.heard)
+    out.update(_av("mic_av_offset_sound_stamps", _placement(t0s, xs, r, signal), *zip(*shown), offline, fps))
+    out.update(_recording_av("mic_av_offset_recording", rec.path, meter, offline, signal, fps))
 
     # --- phase 2: audio we play (the speaker) ----------------------------------------------------
     from marionette.plugin.sources import PlaybackSource
@@ -394,18 +456,18 @@ def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | N
     secs2 = min(20.0, seconds)
     clock = MonotonicClock()
     play = PlaybackSource(clock, rate=RATE)
-    x2, onset2 = _signal(unit, secs2)
+    x2, _ = _signal(unit, secs2)
     play.push(x2, RATE)
     probe2 = SoundProbe()
     rec2 = RecordingSink(tmp / "played.mp4", fps=fps)
     engine = _live_engine(generator, renderer, features, fps, clock, [play], [rec2, probe2])
     engine.av_delay = stats.av_delay_ms / 1e3  # where phase 1's measurement left it, as in a long run
-    t_start = clock.now()
-    frames2 = _keep_frames(engine, lambda t: t - t_start > START - 0.3)
+    shown2 = _keep_lips(engine)
     asyncio.run(go(engine, secs2))
-    out.update(_summary("speaker_av_offset", _offsets(SoundProbe.onsets(probe2.played), frames2, meter, ref), len(onset2)))
-    rframes, ronsets = _decode_recording(rec2.path)
-    out.update(_summary("played_av_offset_recording", _offsets(ronsets, rframes, meter, ref), len(onset2)))
+    offline2 = _offline_lips(generator, x2, fps)
+    t0s, xs, r = _stamped(probe2.played)
+    out.update(_av("speaker_av_offset", _placement(t0s, xs, r, x2), *zip(*shown2), offline2, fps))
+    out.update(_recording_av("played_av_offset_recording", rec2.path, meter, offline2, x2, fps))
 
     # --- phase 3: a file through the live path, written as --motion-out writes it -------------------
     if audio_file:
