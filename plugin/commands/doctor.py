@@ -1,8 +1,9 @@
 """`marionette doctor`: what works on this machine for a live avatar, and how to fix what does not.
 
 Each check is a small function returning a Check; a check that crashes is reported as failed
-with its error, never a traceback. Only the portrait, renderer and generator are essential: the
-exit code is 1 when one of those fails; missing devices are reported as warnings.
+with its error, never a traceback. The portrait, renderer, generator and every port `run` will
+bind are essential: the exit code is 1 when one of those fails (`run` stops on a taken port, it
+does not move it); missing devices are reported as warnings, and `run` skips them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal
+
+from marionette.plugin.config import port_number
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class Check:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("doctor", help="check audio devices, virtual camera, OBS, face models, generator, TTS")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
-    p.add_argument("--obs-port", type=int, default=4455, help="obs-websocket port to probe (default 4455)")
+    p.add_argument("--obs-port", type=port_number, default=4455, help="obs-websocket port to probe (default 4455)")
+    p.add_argument("--config", metavar="TOML",
+                   help="check the ports this `marionette run --config` file uses (default: run's defaults)")
     p.set_defaults(func=_run)
 
 
@@ -170,17 +175,62 @@ def check_encoder() -> Check:
     return Check("mp4 recording", "ok", "H.264 + AAC through PyAV")
 
 
-def check_port(port: int = 8765) -> Check:
-    with socket.socket() as s:
+def planned_ports(cfg) -> list[tuple[str, str, int, str, str]]:
+    """(name, host, port, 'tcp'/'udp', the flag or key that moves it) for every port `run` with
+    ``cfg`` (plugin.config.RunConfig) will open."""
+    s, c = cfg.sinks, cfg.control
+    out = []
+    if s.mjpeg:
+        out.append(("MJPEG port", s.mjpeg_host, s.mjpeg_port, "tcp", "--mjpeg-port"))
+    if s.preview:
+        out.append(("preview port", s.preview_host, s.preview_port, "tcp", "--preview-port"))
+    if c.enabled:
+        out.append(("control port", c.host, c.port, "tcp", "--control-port"))
+        if cfg.panel.enabled:
+            out.append(("panel port", c.host, cfg.panel.port, "tcp", "--panel-port"))
+        if c.vmc_in_port is not None:
+            out.append(("VMC port", c.host, c.vmc_in_port, "udp", "[control] vmc_in_port"))
+    return out
+
+
+def check_port(name: str, host: str, port: int, kind: str = "tcp", flag: str = "--mjpeg-port") -> Check:
+    """A port `run` will bind. `run` stops (exit 2) on a taken port rather than move it, because
+    a moved port breaks what points at it (an OBS source, a bookmark, an agent's URL); so a taken
+    port is a failure here too, not a warning."""
+    if port == 0:
+        return Check(name, "ok", f"{host}: any free {kind.upper()} port (0)")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                       socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM) as sock:
+        if kind == "tcp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
         try:
-            s.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError as e:
-            return Check("MJPEG port", "warn", f"127.0.0.1:{port} is taken ({e.strerror})",
-                         "stop what uses it or run with --mjpeg-port N")
-    return Check("MJPEG port", "ok", f"127.0.0.1:{port} is free for http://127.0.0.1:{port}/stream.mjpg")
+            return Check(name, "fail", f"{host}:{port} ({kind}) is taken ({e.strerror or e}); `marionette run` "
+                         "stops with exit 2 rather than move it", f"stop what uses it, or pass {flag} N (0 = any free port)",
+                         essential=True)
+    return Check(name, "ok", f"{host}:{port} ({kind}) is free")
 
 
-def run_checks(obs_port: int = 4455) -> list[Check]:
+def check_memory() -> Check:
+    """What one avatar holds at idle, measured in this process after the checks above loaded the
+    portrait, renderer and generators, plus the voice (loaded here if it is not yet)."""
+    from marionette.core.memory import release_free_memory, rss_mb
+    from marionette.core.speech import available_engines, synthesize
+
+    before = rss_mb()
+    voice = ""
+    if available_engines().get("piper") is None:
+        synthesize("Hi.", engine="piper")
+        release_free_memory()
+        voice = f"; the piper voice adds {rss_mb() - before:.0f} MB"
+    total = rss_mb()
+    return Check("memory", "ok", f"about {total:.0f} MB for one idle avatar (this process with the portrait, "
+                 f"renderer, generators{' and voice' if voice else ''} loaded{voice}); a running avatar reports "
+                 "its own as rss_mb in get_state")
+
+
+def run_checks(obs_port: int = 4455, cfg=None) -> list[Check]:
     checks: list[Check] = []
 
     def guarded(name: str, fn: Callable[[], Check], essential: bool = False) -> None:
@@ -204,14 +254,22 @@ def run_checks(obs_port: int = 4455) -> list[Check]:
     guarded("speaker", check_audio_out)
     guarded("virtual camera", check_virtualcam)
     guarded("virtual mic", check_virtual_mic)
-    guarded("MJPEG port", check_port)
+    if cfg is None:
+        from marionette.plugin.config import load_config
+
+        cfg = load_config(None)
+    for name, host, port, kind, flag in planned_ports(cfg):
+        guarded(name, lambda a=(name, host, port, kind, flag): check_port(*a), True)
     guarded("OBS", lambda: check_obs(obs_port))
     guarded("mp4 recording", check_encoder)
+    guarded("memory", check_memory)
     return checks
 
 
 def _run(args: argparse.Namespace) -> int:
-    checks = run_checks(args.obs_port)
+    from marionette.plugin.config import load_config
+
+    checks = run_checks(args.obs_port, load_config(args.config) if args.config else None)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=1))
     else:
