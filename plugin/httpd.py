@@ -10,7 +10,8 @@ parser); each response closes its connection (no keep-alive), which keeps the st
 
 Every request is checked before the handler sees it: a Host this server does not answer to is
 refused (421; a DNS-rebinding page carries its own name), a header that must appear once but came
-twice gets 400, and past ``max_connections`` a new socket gets 503 at once.
+twice gets 400, and past ``max_connections`` the socket that has waited longest without sending
+a request (for a second or more) is closed to make room; else the newcomer gets 503 at once.
 Trade-off: one loop thread does all the I/O; heavy work (a JPEG encode for a snapshot) goes to a
 small bounded thread pool.
 """
@@ -42,13 +43,18 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 class HttpLimits:
     """max_connections: open sockets at once (more get 503 and are closed). header_timeout: seconds
     a client has to send its whole request head. write_timeout: seconds one write may wait for a
-    client that does not read (then it is dropped). max_header_bytes: the request head's size."""
+    client that does not read (then it is dropped). max_header_bytes: the request head's size.
+    evict_idle_after: when full, a socket that has sent no whole request for this long is closed
+    to make room for a new one."""
 
     max_connections: int = 32
     header_timeout: float = 5.0
     write_timeout: float = 10.0
     max_header_bytes: int = 8192
     pool_threads: int = 2
+    # When full, a socket silent for this long gives way to a newcomer: a real client sends its
+    # request within milliseconds, so half-open sockets cannot keep viewers out.
+    evict_idle_after: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,11 @@ class HttpServer:
         except OSError as e:
             raise InputError(f"cannot serve {what} on {host}:{port} ({e.strerror or e}); {port_hint}") from None
         self.host, self.port = host, self._sock.getsockname()[1]
-        self.open_connections = 0
-        self.counters = {"requests": 0, "refused_busy": 0, "bad_requests": 0, "wrong_host": 0, "timeouts": 0,
-                         "dropped_clients": 0}
+        # Connections still sending their request head (oldest first), and those being answered.
+        self._pending: dict[object, tuple[asyncio.StreamWriter, float]] = {}
+        self._active: set[object] = set()
+        self.counters = {"requests": 0, "refused_busy": 0, "evicted_idle": 0, "bad_requests": 0, "wrong_host": 0,
+                         "timeouts": 0, "dropped_clients": 0}
         self.loop = asyncio.new_event_loop()
         self.pool = concurrent.futures.ThreadPoolExecutor(limits.pool_threads, thread_name_prefix=f"{name}-work")
         self._server: asyncio.Server | None = None
@@ -138,6 +146,10 @@ class HttpServer:
         self._thread.join(5)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def open_connections(self) -> int:
+        return len(self._pending) + len(self._active)
+
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run fn on the server's loop (from any thread); a closed server ignores it."""
         with contextlib.suppress(RuntimeError):
@@ -149,21 +161,29 @@ class HttpServer:
 
     # ------------------------------------------------------------------ one connection
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # The count changes only on this thread and before any await: no two connections can both
-        # see room for one.
+        # The counts change only on this thread and before any await: no two connections can both
+        # see room for one. When full, the connection that has waited longest without sending its
+        # request gives way (a real client sends it at once, so half-open sockets cannot starve
+        # viewers); only when every connection is busy being answered is the newcomer refused.
+        key, now = object(), self.loop.time()
         if self.open_connections >= self.limits.max_connections:
-            self.counters["refused_busy"] += 1
-            await self._send_text(writer, 503, f"busy: {self.limits.max_connections} connections are open; "
-                                  "try again shortly", [("Retry-After", "2")])
-            return
-        self.open_connections += 1
+            oldest = next(iter(self._pending), None)
+            if oldest is None or now - self._pending[oldest][1] < self.limits.evict_idle_after:
+                self.counters["refused_busy"] += 1
+                await self._send_text(writer, 503, f"busy: {self.limits.max_connections} connections are open; "
+                                      "try again shortly", [("Retry-After", "2")])
+                return
+            self._pending.pop(oldest)[0].transport.abort()
+            self.counters["evicted_idle"] += 1
+        self._pending[key] = (writer, now)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):  # frames go out as they are written, not batched
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             request = await self._read_request(reader, writer)
-            if request is not None:
+            if request is not None and self._pending.pop(key, None) is not None:
+                self._active.add(key)
                 await self._respond(request, writer)
         except TimeoutError:  # before OSError, of which it is a subclass
             self.counters["timeouts"] += 1
@@ -174,7 +194,8 @@ class HttpServer:
         except Exception:  # noqa: BLE001 - one bad request must not end the server
             log.exception("%s: request failed", self.name)
         finally:
-            self.open_connections -= 1
+            self._pending.pop(key, None)
+            self._active.discard(key)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

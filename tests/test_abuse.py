@@ -299,8 +299,10 @@ def test_half_open_connections_cost_no_threads_and_are_closed_at_the_deadline(si
             held.append(s)
     time.sleep(0.3)
     assert threading.active_count() <= threads0 + 4  # was one thread per socket, held forever
-    # past the cap (16 viewers + 16) the rest were told they are busy and closed at once
-    assert sink.counters["refused_busy"] >= 100 - 32
+    # past the cap (16 viewers + 16) the rest were told they are busy, or made room, at once
+    for server in (sink, panel):
+        assert server.counters["refused_busy"] + server.counters["evicted_idle"] >= 100 - 32
+    assert sink.open_connections_now() <= 32
     # the ones admitted are closed when their header deadline (0.5 s here) passes
     time.sleep(1.0)
     still_open = 0
@@ -317,6 +319,26 @@ def test_half_open_connections_cost_no_threads_and_are_closed_at_the_deadline(si
     assert still_open == 0
     assert sink.counters["timeouts"] >= 1 and panel.counters["timeouts"] >= 1
     assert get(sink.port, path_of(sink.url))[0] == 200  # and a real viewer gets in afterwards
+
+
+def test_half_open_sockets_cannot_keep_a_viewer_out():
+    """With a long header deadline, silent sockets that fill the cap give way to a real viewer."""
+    sink = MjpegSink(port=0, header_timeout=30.0)
+    held = []
+    with publishing(sink):
+        try:
+            for _ in range(100):
+                s = socket.create_connection(("127.0.0.1", sink.port), timeout=5)
+                s.sendall(b"GET /")
+                held.append(s)
+            time.sleep(1.2)  # older than evict_idle_after (1 s)
+            for _ in range(3):
+                assert get(sink.port, path_of(sink.url))[0] == 200
+            assert sink.counters["evicted_idle"] >= 3 and sink.open_connections_now() <= 32
+        finally:
+            for s in held:
+                s.close()
+            sink.close()
 
 
 def test_viewer_cap_holds_when_viewers_race(sink):

@@ -68,6 +68,10 @@ class MjpegSink:
     def snapshot_url(self) -> str:
         return f"http://{self.host}:{self.port}/snapshot.jpg?token={quote(self.token, safe='')}"
 
+    def open_connections_now(self) -> int:
+        """Sockets the server holds at this moment (streams, snapshots, requests being read)."""
+        return self._http.open_connections
+
     @property
     def counters(self) -> dict[str, int]:
         return {**self._http.counters, "viewers": self.viewers, "clients_served": self.clients_served}
