@@ -71,6 +71,9 @@ class MarionetteVideoGenerator(VideoGenerator):
         return cls(AvatarSession.create(assets or SharedAssets(), options))
 
     def start(self) -> None:
+        """Run the session on the current event loop (iterating the generator starts it too)."""
+        if self._loop is not None:
+            return
         self._loop = asyncio.get_running_loop()
         from marionette.core.control import SpeechEvent
 
@@ -100,6 +103,7 @@ class MarionetteVideoGenerator(VideoGenerator):
         self.session.control.interrupt()  # the engine clears our output too (_on_clear)
 
     def __aiter__(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
+        self.start()  # AvatarRunner iterates without starting
         return self._frames()
 
     async def aclose(self) -> None:
