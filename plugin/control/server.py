@@ -2,8 +2,8 @@
 
 Transport and limits only. Each connection is checked at the handshake (token, Origin, client
 count); every text frame is parsed (messages.py), metered per connection and in all, and handed
-to the command layer (commands.py), which alone touches the engine. Answers and subscribed events
-go out through a bounded per-connection queue: events are dropped for a slow reader, and a client
+to the command layer (commands.py), which alone touches the engine; subscribed engine events come
+from events.py. Answers and events go out through a bounded per-connection queue: events are dropped for a slow reader, and a client
 that stops reading its replies is disconnected, so one client can never hold up the frame loop or
 the other clients. Trade-off: messages are parsed before they are metered (the meter depends on
 the message type: motion frames have their own 60 Hz budget and are dropped quietly over it),
@@ -19,20 +19,17 @@ import itertools
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import numpy as np
-
 from ...core.clock import Clock, MonotonicClock
-from ...core.control.api import EngineControl, MotionEvent, SpeechEvent
-from ...core.engine.stats import StatusEvent
+from ...core.control.api import EngineControl
 from ...core.errors import InputError
-from ...core.types import MotionFrame
 from . import messages as m
 from .auth import OriginPolicy, offered_token, token_matches
 from .commands import Commands, Session
+from .events import EventFanout, event
 from .ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -104,7 +101,8 @@ class ControlServer:
         self._server: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._unsubscribe = None
+        self.events = EventFanout(engine, self.clock, lambda: tuple(self._conns), self._send,
+                                  lambda: {"clients": len(self._conns), **self.counters})
         self.port = config.port
         self._total = TokenBucket(config.total_rate, config.total_rate, self.clock)
         self.counters = {"connections": 0, "refused_handshakes": 0, "messages": 0, "errors": 0,
@@ -128,14 +126,12 @@ class ControlServer:
         self._origins = OriginPolicy.for_server(self.config.host, [self.port, *self.config.page_ports],
                                                 self.config.allowed_origins)
         self.commands.start()
-        self._unsubscribe = self.engine.subscribe(self._from_engine_thread)
-        self._spawn(self._stats_ticker())
+        self.events.start(self._loop)
+        self._spawn(self.events.stats_ticker())
 
     async def close(self) -> None:
         self.commands.close()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self.events.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -221,7 +217,7 @@ class ControlServer:
         self._conns.add(conn)
         self.counters["connections"] += 1
         writer = self._spawn(self._writer(conn))
-        self._send(conn, _event("welcome", {
+        self._send(conn, event("welcome", {
             "protocol": m.PROTOCOL_VERSION, "server": _server_version(), "messages": list(m.MESSAGES),
             "events": list(m.SUBSCRIBABLE), "limits": {"max_message_bytes": cfg.max_message_bytes, "rate": cfg.rate,
                                                        "burst": cfg.burst, "motion_hz": cfg.motion_hz,
@@ -363,71 +359,6 @@ class ControlServer:
             out["connection"] = {"events": sorted(conn.subs), "messages": conn.messages,
                                  "dropped_events": conn.dropped_events}
         return out
-
-    # --- events from the engine ------------------------------------------------------------------------
-    def _from_engine_thread(self, event: Any) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self._on_event, event)
-        except RuntimeError:  # loop shutting down
-            pass
-
-    def _on_event(self, event: Any) -> None:
-        if isinstance(event, SpeechEvent):
-            data = _event(f"speech_{event.kind}", {"speech_id": event.speech_id, "text": event.text,
-                                                    "t": round(event.t, 6), "interrupted": event.interrupted})
-            for conn in self._conns:
-                if "speech" in conn.subs:
-                    self._send(conn, data)
-        elif isinstance(event, (MotionEvent, MotionFrame)):
-            frame = event.frame if isinstance(event, MotionEvent) else event
-            now = self.clock.now()
-            data = None
-            for conn in self._conns:
-                if "motion" in conn.subs and now - conn.last_motion >= 0.95 / conn.motion_rate:
-                    conn.last_motion = now
-                    data = data or _event("motion", {"t": round(frame.t, 6), "values": frame.to_dict(nonzero_only=True)})
-                    self._send(conn, data, droppable=True)
-        elif isinstance(event, StatusEvent):
-            data = _jsonable(event)
-            for conn in self._conns:
-                if "status" in conn.subs:
-                    self._send(conn, _event("status", data), droppable=True)
-                if event.level == "error" and "errors" in conn.subs:
-                    self._send(conn, _event("error", data))
-
-    async def _stats_ticker(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            now = self.clock.now()
-            due = [c for c in self._conns if "stats" in c.subs and now - c.last_stats >= 0.95 / c.stats_rate]
-            if not due:
-                continue
-            data = _event("stats", {"t": now, "engine": self.engine.status(),
-                                    "server": {"clients": len(self._conns), **self.counters}})
-            for conn in due:
-                conn.last_stats = now
-                self._send(conn, data, droppable=True)
-
-
-def _event(name: str, data: dict) -> dict:
-    return {"type": "event", "event": name, "data": data}
-
-
-def _jsonable(obj: Any) -> Any:
-    if is_dataclass(obj) and not isinstance(obj, type):
-        obj = asdict(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
 
 
 @functools.cache
