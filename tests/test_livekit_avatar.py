@@ -99,7 +99,10 @@ def test_agent_audio_in_video_and_the_same_sound_out_then_segment_end(assets, sp
     async def script(out, got):
         await asyncio.sleep(0.5)
         await agent_says(out, pcm, rate)
-        await asyncio.sleep(pcm.size / rate + 1.5)
+        deadline = time.monotonic() + pcm.size / rate + 10
+        while not any(isinstance(f, AudioSegmentEnd) for _, f in got) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the mouth closes
 
     got = run_avatar(assets, script)
     video = [(t, f) for t, f in got if isinstance(f, rtc.VideoFrame)]
