@@ -1,12 +1,15 @@
-"""Coarticulation by dominance blending (Cohen & Massaro 1993) with anticipation.
+"""Coarticulation by dominance blending (Cohen & Massaro 1993).
 
 Each phone's viseme claims the mouth with a dominance that is flat over the phone's visual span
 and falls off as exp(-(d / tau)^c) outside it; the mouth at time t is the dominance-weighted mean
-of the targets. The visual span starts ``lead_on`` before the sound (lips reach a bilabial closure
-as the sound starts, and begin moving 60-120 ms earlier through tau_before) and ends
-``lead_off`` before it. Trade-off: a closed-form blend (cheap, per-frame, streamable) rather than
-an articulatory model; strong classes (bilabials, labiodentals, rounding) get a high alpha so
-short consonants are not averaged away.
+of the targets. The visual span starts ``lead_on`` before the sound and ends ``lead_off`` before
+it; both are 0 since the recalibration against `eval articulation` (tools/articulation): a lead of
+25 ms plus wide spreads put the mouth 10-45 ms ahead of the audio. Lip closure has a time scale of
+its own (``closure_tau``): the lips meet at a bilabial's span and part within a few tens of ms of
+its release, so a closure neither reaches into the neighbouring vowels nor gets averaged away.
+Trade-off: a closed-form blend (cheap, per-frame, streamable) rather than an articulatory model;
+vowels claim the jaw strongly (alpha 4) so short open vowels still open, and consonants spread
+little (tau 30 ms), so non-labial consonants keep the lips apart.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..motion_space import CHANNEL_INDEX
 from ..types import N_CHANNELS, Phoneme
 from .visemes import VisemeTable
 
-DIPHTHONG_SPLIT = 0.55  # the first class of a diphthong takes this share of the phone
+DIPHTHONG_SPLIT = 0.6  # the first class of a diphthong (its nucleus) takes this share of the phone
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,14 @@ def segments(phonemes: Sequence[Phoneme], table: VisemeTable) -> Segments:
     return Segments(np.asarray(s, np.float64), np.asarray(e, np.float64), np.asarray(c, np.int64))
 
 
-def blend(times: np.ndarray, segs: Segments, table: VisemeTable, *, lead_on: float = 0.025,
-          lead_off: float = 0.01, exponent: float = 2.0, reach: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+def blend(times: np.ndarray, segs: Segments, table: VisemeTable, *, lead_on: float = 0.0,
+          lead_off: float = 0.0, exponent: float = 2.0, reach: float = 0.4,
+          closure_tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mouth channels at ``times`` (s): float32 (T, 58) (non-mouth columns 0), and closure (T,):
-    how near in time a lip-closing phone is (1 inside its visual span, falling off as its dominance
-    does), whatever its neighbours; the teacher uses it to make the lips meet.
+    how near in time a lip-closing phone is (1 inside its visual span, falling off outside it over
+    ``closure_tau`` s, or as its dominance does when None), whatever its neighbours; the teacher
+    uses it to make the lips meet. The lips part within a few tens of ms of a release, faster than
+    the jaw moves, hence a time scale of their own.
 
     Only segments within ``reach`` seconds of a time take part, so the cost per frame is bounded
     and a frame depends on a bounded stretch of phones (what streaming needs)."""
@@ -84,6 +90,8 @@ def blend(times: np.ndarray, segs: Segments, table: VisemeTable, *, lead_on: flo
         total = dom.sum(axis=1, keepdims=True)
         w = dom / np.maximum(total, 1e-12)
         out[a:a + 256][:, cols] = (w @ table.targets[k][:, cols]).astype(np.float32)
+        if closure_tau is not None:
+            d = (before / closure_tau) ** exponent + (after / closure_tau) ** exponent
         shape = np.where(closing[k][None, :], np.exp(-d), 0.0)
         closure[a:a + 256] = shape.max(axis=1)
     return out, closure

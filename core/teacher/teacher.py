@@ -41,9 +41,10 @@ class TeacherConfig:
     brow/nod gains: brow raise per unit pitch rise, head pitch (deg) per unit emphasis."""
 
     language: str = "en"
-    lead_on: float = 0.025
-    lead_off: float = 0.01
+    lead_on: float = 0.0  # measured against the audio (eval articulation): |lag| <= 10 ms at 0
+    lead_off: float = 0.0
     exponent: float = 2.0
+    closure_tau: float | None = 0.02  # s: how fast the lips part after (meet before) a bilabial's span
     brow_inner: float = 0.35
     brow_outer: float = 0.25
     brow_emphasis: float = 0.12
@@ -94,7 +95,7 @@ class Teacher:
         cfg, emo = self.config, self.emotion
         times = np.asarray(times, np.float64)
         mouth, closure = blend(times, self._segs, self.table, lead_on=cfg.lead_on, lead_off=cfg.lead_off,
-                               exponent=cfg.exponent)
+                               exponent=cfg.exponent, closure_tau=cfg.closure_tau)
         out = np.tile(NEUTRAL_VECTOR, (times.size, 1)).astype(np.float32)
         out[:, _MOUTH_SPEECH] += mouth[:, _MOUTH_SPEECH] * _style(emo, "articulation")
         if features is not None:
