@@ -67,7 +67,7 @@ def run(connections: int, seconds: float) -> dict:
     cmd = [sys.executable, "-m", "marionette.plugin.cli", "run", "--no-virtualcam", "--source", "tts",
            "--tts-engine", "espeak", "--no-play", "--no-say", "--size", "256x256", "--fps", "15",
            "--mjpeg-port", str(mjpeg_port), "--panel-port", str(panel_port), "--control-port", "0",
-           "--stats-every", "0", "--duration", str(2 * seconds + 60)]
+           "--stats-every", "0", "--duration", str(2 * seconds + 180)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     url = None
