@@ -365,7 +365,44 @@ function drawPad(pad, p) {
 // ----------------------------------------------------------------- preview
 function startPreview(cfg) {
   const img = $("#preview");
-  if (cfg.preview_url) {
+  if (cfg.webrtc_url) {
+    // WebRTC (plugin/sinks/webrtc.py): picture and sound with the least latency. The offer carries
+    // the control token this page holds; a <video> takes the <img>'s place.
+    const video = document.createElement("video");
+    video.id = "preview-video"; video.className = img.className; video.autoplay = true; video.playsInline = true;
+    video.muted = true;  // browsers play sound only after a click; the page unmutes on the first one
+    img.replaceWith(video);
+    document.addEventListener("click", () => { video.muted = false; }, { once: true });
+    const connect = async () => {
+      const pc = new RTCPeerConnection({ iceServers: [] });
+      pc.addTransceiver("video", { direction: "recvonly" });
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      const stream = new MediaStream();
+      pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; };
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+          banner("preview", "warning", "WebRTC preview lost; reconnecting");
+          pc.close(); setTimeout(start, 2000);
+        } else if (pc.connectionState === "connected") banner("preview", "", null);
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((done) => {  // non-trickle: the offer goes with its candidates
+        if (pc.iceGatheringState === "complete") return done();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
+        setTimeout(done, 2000);
+      });
+      const u = new URL(cfg.webrtc_url);
+      const r = await fetch(u.href, { method: "POST", headers: { "Content-Type": "application/json", "Authorization": `Bearer ${S.token}` },
+        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }) });
+      if (!r.ok) throw new Error(`offer refused: ${r.status}`);
+      await pc.setRemoteDescription(await r.json());
+    };
+    const start = () => connect().catch((e) => {
+      banner("preview", "warning", `no WebRTC preview from ${cfg.webrtc_url}: ${e}; retrying`);
+      setTimeout(start, 3000);
+    });
+    start();
+  } else if (cfg.preview_url) {
     // JPEG frames over a websocket: newest frame wins, old blob URLs are freed.
     let url = null, retry = 500;
     const open = () => {

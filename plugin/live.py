@@ -403,6 +403,18 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
             engine.add_sink(vmic)
             sinks["virtual_mic"] = vmic
             note("virtual mic", True, f"'{vmic.description}' on {vmic.server}: your voice delayed "
+    if s.webrtc:
+        from .control.auth import stream_tokens
+        from .sinks.webrtc import WebRtcSink, WebRtcUnavailable
+
+        try:  # the control token opens it too, for the control panel's preview
+            view, control_token = stream_tokens(cfg.control.token_file)
+            rtc = WebRtcSink(host=s.webrtc_host, port=s.webrtc_port, token=view, accept=(control_token,))
+            engine.add_sink(rtc)
+            sinks["webrtc"] = rtc
+            note("webrtc", True, f"{rtc.url} (POST an SDP offer; docs/agents.md)")
+        except WebRtcUnavailable as err:
+            note("webrtc", False, str(err))
                  f"{engine.av_delay * 1e3:.0f} ms ({delay}) to match the lips; pick it in the call app")
         except VirtualMicUnavailable as err:
             note("virtual mic", False, str(err))

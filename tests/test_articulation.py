@@ -135,3 +135,14 @@ def test_end_to_end_on_real_speakers():
     env = evaluate("envelope", "real", limit=6)
     assert 0.0 < env["r_within_speech"] < 0.95
     assert set(env["per_speaker"]) == set(truth["per_speaker"])
+
+
+def test_openfacefx_peer_with_the_words_closes_every_bilabial():
+    pytest.importorskip("openfacefx", reason="peer tool: pip install marionette[peers]")
+    from types import SimpleNamespace
+
+    from marionette.tools.articulation import peers
+
+    pred = peers.predictor("openfacefx")(SimpleNamespace(phones=PHONES), None, N)
+    s = scores(pred)
+    assert s["bilabial_recall"] == 1.0 and s["r_within_speech"] > 0.5

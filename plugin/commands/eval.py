@@ -38,7 +38,8 @@ def _lipsync_run(args) -> int:
 def _articulation_args(p) -> None:
     p.add_argument("--generator", default="diffusion",
                    help="generator to judge: a registry name (envelope, teacher, diffusion, ...), rms (loudness "
-                        "baseline) or truth (the phone table itself)")
+                        "baseline), truth (the phone table itself), or a PyPI peer: openfacefx (with the words), "
+                        "openfacefx-energy (loudness); peers need `pip install marionette[peers]`")
     p.add_argument("--split", default="real", choices=("real", "tts"),
                    help="recorded sentences of speakers never trained on (default) or held-out TTS voices")
     p.add_argument("--fps", type=float, default=30.0, help="generator frame rate (default 30)")

@@ -3,8 +3,9 @@ against the phone-table truth (phones.py) with the metrics of metrics.py, per sp
 
 Generators: any registry name (envelope, teacher, diffusion, ...; one that takes phones, like the
 teacher, gets the transcript's forced alignment, the same phones the truth is built on), plus
-``rms`` (the loudness baseline every VTuber tool has) and ``truth`` (the truth scored against
-itself: the ceiling, and a check on the metric). Trade-off: the truth's timing is the aligner's
+``rms`` (the loudness baseline every VTuber tool has), ``truth`` (the truth scored against
+itself: the ceiling, and a check on the metric) and the PyPI peers of peers.py (openfacefx with
+the words and from loudness). Trade-off: the truth's timing is the aligner's
 (about 10-20 ms per phone boundary), so lags within about 10 ms cannot be told apart.
 """
 
@@ -78,6 +79,10 @@ def predictor(name: str, *, fps: float = 30.0, seed: int = 0) -> Callable:
         f = lambda u, feats, n: rms_track(feats, n)  # noqa: E731
         f.takes_phones = False
         return f
+    from . import peers
+
+    if name in peers.PEERS:
+        return peers.predictor(name)
     return _registry_predictor(name, fps, seed)
 
 
