@@ -325,6 +325,10 @@ function buildButtons(cfg) {
         send("gesture", msg).catch(() => {});
       } }));
   }
+  // With a camera attached (run --source camera) the face can be driven by the camera alone, with the
+  // audio's lips, or with these controls on top; without one the engine answers not_available.
+  $("#drive").addEventListener("change", (e) => send("set_drive", { mode: e.target.value })
+    .then((r) => log("info", `drive: ${r.drive}`)).catch(() => {}));
   $("#reset").addEventListener("click", () => send("reset", { transition: 0.3 }).then(() => {
     S.held.clear(); for (const r of S.rows.values()) r.row.classList.remove("held"); markEmotion("neutral");
   }).catch(() => {}));

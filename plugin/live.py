@@ -224,6 +224,17 @@ class LiveApp:
             "tts_engine": self.tts_engine,
         }
 
+    def set_drive(self, mode: str) -> str:
+        """DriveControl (core/control/api.py): who drives the face when a camera is attached."""
+        from marionette.core.errors import InputError
+        from marionette.core.tracking.drive import CameraDrive
+
+        drive = self.engine.mixer
+        if not isinstance(drive, CameraDrive):
+            raise InputError("no camera is attached: start with `marionette run --source camera` to drive the face")
+        drive.set_mode(mode)
+        return drive.mode
+
     # --- running ----------------------------------------------------------------------------
     async def run(self, duration: float | None = None) -> EngineStats:
         return await self.engine.run(duration)

@@ -324,3 +324,33 @@ def _calibration_from(gray: np.ndarray, points: np.ndarray) -> NeutralCalibratio
 
     lm = FaceLandmarks(points, (0, 0, 1, 1), 1.0, (gray.shape[1], gray.shape[0]))
     return NeutralCalibration(points, lm, gray, "test", 0.0, 0.0)
+
+
+# --- protocol ------------------------------------------------------------------------------
+
+def test_set_drive_over_the_protocol():
+    from marionette.plugin.control import messages as m
+    from marionette.plugin.control.commands import Commands
+    from marionette.plugin.control.sim_engine import SimEngine
+
+    clock = FakeClock()
+
+    class CameraSim(SimEngine):
+        """The protocol's simulated engine with a camera's drive attached (DriveControl)."""
+
+        def __init__(self) -> None:
+            super().__init__(clock=clock)
+            self.drive = CameraDrive(self.mixer, lambda: None)
+
+        def set_drive(self, mode: str) -> str:
+            self.drive.set_mode(mode)
+            return self.drive.mode
+
+    cmds = Commands(CameraSim(), clock)
+    parsed = m.parse_message('{"id": 1, "type": "set_drive", "mode": "camera+audio"}')
+    assert cmds.execute(parsed.message).result == {"drive": "camera+audio"}
+    with pytest.raises(m.ProtocolError, match="camera\\+controls"):
+        m.parse_message('{"id": 2, "type": "set_drive", "mode": "puppet"}')
+    with pytest.raises(m.ProtocolError, match="no camera") as err:
+        Commands(SimEngine(clock=clock), clock).execute(parsed.message)
+    assert err.value.code == "not_available"

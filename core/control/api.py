@@ -69,3 +69,14 @@ class EngineControl(Protocol):
     def status(self) -> dict:
         """JSON-ready state of the engine for get_state: speaking, queue, fps, voices..."""
         ...
+
+
+@runtime_checkable
+class DriveControl(Protocol):
+    """An optional ability of an engine: choosing who drives the face live when a camera is
+    attached (core/tracking/drive.py: camera, camera+audio, camera+controls)."""
+
+    def set_drive(self, mode: str) -> str:
+        """Switch the drive mode; returns it as applied. Raises core.errors.InputError for an
+        unknown mode or when no camera is attached."""
+        ...

@@ -61,6 +61,13 @@ class CameraDrive:
         self._seen_t: float | None = None
         self._captures: dict[float, float] = {}
 
+    def __getattr__(self, name: str):
+        # Whatever else the engine asks of its control mixer (the state it hands a conditioned
+        # generator, held channels...) is the ControlMixer's: the drive only changes apply().
+        if name == "mixer":
+            raise AttributeError(name)
+        return getattr(self.mixer, name)
+
     @property
     def mode(self) -> str:
         return self._mode

@@ -37,6 +37,11 @@ FILTER = {"angle": (1.2, 0.1), "translation": (1.2, 4.0), "scale": (1.2, 4.0), "
 # bending smoothly towards the limit (a head turned past what a photo can show stays turned,
 # without a hard stop that would stick).
 SOFT_KNEE = 0.8
+# Weight in the solve of a point optical flow tried to follow from the calibration frame and lost
+# (core.face.flow.LOST_CONFIDENCE is 1/3 offline). Those are mostly inner-lip points over an
+# opening mouth, where only the mesh network's guess is left and it under-reads the jaw: at 1/3
+# it pulled a smile to 0.5 of itself and an open jaw into mouthRollLower (tools/camera_eval.py).
+LOST_WEIGHT: float | None = 0.05
 MAX_TRACK_SIDE = 640  # frames are shrunk to this longer side: the face networks see crops anyway
 
 
@@ -168,7 +173,10 @@ class FaceTracker:
         self._previous = lm
         cal = self.calibration
         refined, tracked = refine_with_flow(cal.gray, cal.reference, gray, lm, lk=REALTIME)
-        raw = self.solver.solve(refined, t, flow_confidence(tracked)).motion
+        confidence = flow_confidence(tracked)
+        if LOST_WEIGHT is not None:
+            confidence = np.where(confidence < 1.0, LOST_WEIGHT, confidence)
+        raw = self.solver.solve(refined, t, confidence).motion
         vec = raw.to_vector()
         if self._filter is not None:
             vec = self._filter(vec, t).astype(np.float32)

@@ -62,6 +62,21 @@ def check_audio_out() -> Check:
     return Check("speaker", "ok", "; ".join(f"{i}: {n}" for i, n in outs[:6]))
 
 
+def check_camera() -> Check:
+    """Cameras for `run --source camera` (the face drives the avatar), and the stored calibration."""
+    from marionette.plugin.control.auth import config_dir
+    from marionette.plugin.sources.camera import calibration_path, list_cameras
+
+    cams = list_cameras()
+    if not cams:
+        return Check("camera", "warn", "no video capture device listed (/sys/class/video4linux)",
+                     "plug in a webcam for `run --source camera`, or drive from a video: --camera-file clip.mp4")
+    listing = "; ".join(f"{c.index}: {c.name} ({c.path})"
+                        + (" calibrated" if calibration_path(config_dir(), c.name).is_file() else "")
+                        for c in cams[:6])
+    return Check("camera", "ok", listing)
+
+
 def check_virtualcam() -> Check:
     from marionette.plugin.sinks import VirtualCameraSink, VirtualCameraUnavailable, available_backends, install_hint
 
@@ -252,6 +267,7 @@ def run_checks(obs_port: int = 4455, cfg=None) -> list[Check]:
     guarded("text-to-speech", check_tts)
     guarded("microphone", check_audio_in)
     guarded("speaker", check_audio_out)
+    guarded("camera", check_camera)
     guarded("virtual camera", check_virtualcam)
     guarded("virtual mic", check_virtual_mic)
     if cfg is None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...core.clock import Clock
 from ...core.control.api import EngineControl, SpeechEvent
+from ...core.errors import InputError
 from ...core.motion_space import POSE_CHANNELS
 from ...core.speech.errors import SpeechQueueFull
 from ...core.types import AudioChunk, Clamp, Emotion
@@ -72,6 +73,9 @@ class Commands:
         self._on_end: dict[str, Segment] = {}
         self._started: dict[str, bool] = {}  # starts seen before say() returned their id
         self._unsubscribe: Callable[[], None] | None = None
+        from ...core.control.api import DriveControl
+
+        self._drive = engine if isinstance(engine, DriveControl) else None  # optional ability: a camera
 
     def start(self) -> "Commands":
         if self._unsubscribe is None:
@@ -126,8 +130,18 @@ class Commands:
             return Outcome(self.state(), (), "get_state")
         if isinstance(msg, m.Ping):
             return Outcome({"pong": True, "t": self.clock.now()}, (), "ping")
+        if isinstance(msg, m.SetDrive):
+            return Outcome({"drive": self._set_drive(msg.mode)}, (), f"drive {msg.mode}")
         raise m.ProtocolError("not_available", f"{msg.TYPE} is not available here (it belongs to a connection)",
                               field="type")
+
+    def _set_drive(self, mode: str) -> str:
+        if self._drive is None:
+            raise m.ProtocolError("not_available", "this engine has no camera to drive the face", field="type")
+        try:
+            return self._drive.set_drive(mode)
+        except InputError as e:
+            raise m.ProtocolError("not_available", str(e), field="mode") from None
 
     def push_pcm(self, data: bytes, session: Session) -> int:
         """Raw PCM16 LE mono at session.sample_rate (a binary websocket frame); returns samples queued."""

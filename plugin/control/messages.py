@@ -258,10 +258,21 @@ class Ping(Message):
     EXAMPLE = {"id": 14, "type": "ping"}
 
 
+@dataclass(frozen=True)
+class SetDrive(Message):
+    TYPE = "set_drive"
+    SUMMARY = ("Choose who drives the face when a camera is attached (run --source camera): camera (the "
+               "face in front of the camera drives everything), camera+audio (lips from the audio, the "
+               "rest from the camera), camera+controls (agent and panel controls on top of the camera).")
+    EXAMPLE = {"id": 16, "type": "set_drive", "mode": "camera+controls"}
+    mode: str = f("enum", "who drives the face", choices=("camera", "camera+audio", "camera+controls"))
+
+
 MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m for m in (Speak, PushAudio, Interrupt, SetEmotion, SetExpression, SetPose, LookAt, Gesture,
                         Clear, Reset, GetState, Subscribe, Unsubscribe, Motion, Ping)
 }
+MESSAGES[SetDrive.TYPE] = SetDrive
 ENVELOPE = ("id", "type", "v")
 
 
