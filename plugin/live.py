@@ -403,17 +403,6 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         engine.add_sink(pv)
         sinks["preview"] = pv
         note("preview", True, pv.url)
-    if s.record:
-        rec = RecordingSink(s.record, fps=e.fps)
-        engine.add_sink(rec)
-        sinks["record"] = rec
-        note("recording", True, f"{rec.path} (sound placed with the picture)")
-    if s.virtual_mic:
-        try:
-            vmic = VirtualMicSink.open(clock)
-            engine.add_sink(vmic)
-            sinks["virtual_mic"] = vmic
-            note("virtual mic", True, f"'{vmic.description}' on {vmic.server}: your voice delayed "
     if s.webrtc:
         from .control.auth import stream_tokens
         from .sinks.webrtc import WebRtcSink, WebRtcUnavailable
@@ -426,6 +415,17 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
             note("webrtc", True, f"{rtc.url} (POST an SDP offer; docs/agents.md)")
         except WebRtcUnavailable as err:
             note("webrtc", False, str(err))
+    if s.record:
+        rec = RecordingSink(s.record, fps=e.fps)
+        engine.add_sink(rec)
+        sinks["record"] = rec
+        note("recording", True, f"{rec.path} (sound placed with the picture)")
+    if s.virtual_mic:
+        try:
+            vmic = VirtualMicSink.open(clock)
+            engine.add_sink(vmic)
+            sinks["virtual_mic"] = vmic
+            note("virtual mic", True, f"'{vmic.description}' on {vmic.server}: your voice delayed "
                  f"{engine.av_delay * 1e3:.0f} ms ({delay}) to match the lips; pick it in the call app")
         except VirtualMicUnavailable as err:
             note("virtual mic", False, str(err))
