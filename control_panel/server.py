@@ -44,6 +44,7 @@ class PanelServerConfig:
     control_url: str = "ws://127.0.0.1:8765/"
     mjpeg_url: str | None = "http://127.0.0.1:8765/stream.mjpg"
     preview_url: str | None = None
+    webrtc_url: str | None = None  # where the page POSTs a WebRTC offer (plugin/sinks/webrtc.py); preferred
     unsupported_channels: tuple[str, ...] = ()
     pose_ranges: dict[str, tuple[float, float]] | None = None  # the renderer's, when narrower
 
@@ -65,6 +66,7 @@ def panel_document(config: PanelServerConfig) -> dict:
         "control_url": config.control_url,
         "mjpeg_url": config.mjpeg_url,
         "preview_url": config.preview_url,
+        "webrtc_url": config.webrtc_url,
         "channels": channels,
         "emotions": list(EMOTIONS),
         "gestures": [{"name": g.name, "description": g.description, "side": g.uses_side, "target": g.uses_target}
@@ -134,7 +136,8 @@ class PanelServer:
         # Scripts and styles only from here; pictures and sockets only from our own URLs.
         cfg = self.config
         media = " ".join(o for o in {_origin(cfg.mjpeg_url)} if o)
-        sockets = " ".join(sorted(o for o in {_origin(cfg.control_url), _origin(cfg.preview_url)} if o))
+        sockets = " ".join(sorted(o for o in {_origin(cfg.control_url), _origin(cfg.preview_url),
+                                              _origin(cfg.webrtc_url)} if o))
         return (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {media}; "
                 f"connect-src 'self' {sockets}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -159,11 +162,12 @@ def panel_for_app(app: LiveApp, *, host: str = "127.0.0.1", port: int = 8767) ->
     adds the control token it was given, which the stream accepts."""
     from ..core.render.renderer import POSE_RANGE
 
-    mjpeg, preview = app.sinks.get("mjpeg"), app.sinks.get("preview")
+    mjpeg, preview, webrtc = app.sinks.get("mjpeg"), app.sinks.get("preview"), app.sinks.get("webrtc")
     cfg = PanelServerConfig(
         host=host, port=port, control_url="",
         mjpeg_url=mjpeg.base_url if mjpeg is not None else None,
         preview_url=preview.url if preview is not None else None,
+        webrtc_url=webrtc.base_url if webrtc is not None else None,
         unsupported_channels=tuple(app.engine.renderer.unsupported_channels),
         pose_ranges=dict(POSE_RANGE),
     )

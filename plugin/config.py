@@ -86,6 +86,9 @@ class SinksConfig:
     preview: bool = False
     preview_host: str = "127.0.0.1"
     preview_port: int = 8766
+    webrtc: bool = False  # WebRTC out (plugin/sinks/webrtc.py, extra webrtc); the panel's preview uses it
+    webrtc_host: str = "127.0.0.1"
+    webrtc_port: int = 8769
     record: str | None = None
     virtual_mic: bool = True
     motion_out: str | None = None

@@ -58,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mjpeg-port", type=int, help="MJPEG port (default 8765; 0 = any free)")
     p.add_argument("--preview", action="store_true", default=None, help="serve the WebSocket JPEG preview")
     p.add_argument("--preview-port", type=int, help="preview port (default 8766)")
+    p.add_argument("--webrtc", action="store_true", default=None,
+                   help="serve WebRTC (picture and sound, lower latency than MJPEG; the panel's preview uses it; "
+                        "needs pip install 'marionette[webrtc]')")
+    p.add_argument("--webrtc-port", type=int, help="WebRTC offer port (default 8769)")
     p.add_argument("--record", metavar="MP4", help="record to this mp4 (with audio)")
     p.add_argument("--no-virtual-mic", action="store_true",
                    help="do not create the virtual microphone 'Marionette Microphone' (your voice, delayed to "
@@ -83,7 +87,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     simple = {"portrait": "engine.portrait", "fps": "engine.fps", "generator": "engine.generator",
               "duration": "engine.duration", "source": "audio.source", "audio_file": "audio.file",
               "loop": "audio.loop", "say": "audio.say", "tts_engine": "audio.tts_engine", "av_delay": "audio.av_delay",
-              "mjpeg_port": "sinks.mjpeg_port", "preview": "sinks.preview", "preview_port": "sinks.preview_port",
+              "mjpeg_port": "sinks.mjpeg_port", "preview": "sinks.preview", "preview_port": "sinks.preview_port", "webrtc": "sinks.webrtc", "webrtc_port": "sinks.webrtc_port",
               "record": "sinks.record", "motion_out": "sinks.motion_out", "control_port": "control.port", "panel_port": "panel.port",
               "obs": "obs.enabled", "obs_port": "obs.port"}
     for attr, key in simple.items():
