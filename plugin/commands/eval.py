@@ -45,6 +45,8 @@ def _articulation_args(p) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="generator frame rate (default 30)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N utterances (quick look)")
+    p.add_argument("--model", metavar="DIR", help="the diffusion model's directory (default: the shipped one), "
+                                                    "e.g. the --out of `marionette train`")
     p.add_argument("--progress", action="store_true", help="print each utterance's scores to stderr")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
 
@@ -52,7 +54,8 @@ def _articulation_args(p) -> None:
 def _articulation_run(args) -> int:
     from ...tools.articulation.evaluate import evaluate, format_report
 
-    r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit, progress=args.progress)
+    r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit, progress=args.progress,
+                 model_dir=args.model)
     print(json.dumps(r) if args.json else format_report(r))
     return 0
 

@@ -45,10 +45,10 @@ def rms_track(features: AudioFeatures, n: int) -> np.ndarray:
     return out
 
 
-def _registry_predictor(name: str, fps: float, seed: int) -> Callable:
+def _registry_predictor(name: str, fps: float, seed: int, model_dir: str | None = None) -> Callable:
     from marionette.core.generators import get_generator
 
-    gen = get_generator(name, fps=fps, seed=seed)
+    gen = get_generator(name, fps=fps, seed=seed, **({"model_dir": model_dir} if model_dir else {}))
     # Phone-driven generators (the teacher) get the transcript's alignment; core.stages.PhoneDriven
     # marks them (segment_driver), older code an attribute.
     takes_phones = bool(getattr(gen, "uses_phonemes", False) or hasattr(gen, "segment_driver"))
@@ -69,7 +69,7 @@ def _registry_predictor(name: str, fps: float, seed: int) -> Callable:
     return predict
 
 
-def predictor(name: str, *, fps: float = 30.0, seed: int = 0) -> Callable:
+def predictor(name: str, *, fps: float = 30.0, seed: int = 0, model_dir: str | None = None) -> Callable:
     """A function (utterance, features, n frames) -> float32 (n, 58) at metrics.FPS."""
     if name == "truth":
         f = lambda u, feats, n: phones.truth_track(u.phones, np.arange(n) / metrics.FPS)  # noqa: E731
@@ -83,7 +83,9 @@ def predictor(name: str, *, fps: float = 30.0, seed: int = 0) -> Callable:
 
     if name in peers.PEERS:
         return peers.predictor(name)
-    return _registry_predictor(name, fps, seed)
+    if model_dir and name != "diffusion":
+        raise InputError(f"--model is the diffusion model's directory; generator {name!r} takes none")
+    return _registry_predictor(name, fps, seed, model_dir)
 
 
 def utterances(split: str, limit: int | None = None) -> list[speech.Utterance]:
@@ -96,14 +98,14 @@ def utterances(split: str, limit: int | None = None) -> list[speech.Utterance]:
 
 
 def evaluate(generator: str, split: str = "real", *, fps: float = 30.0, seed: int = 0,
-             limit: int | None = None, progress: bool = False) -> dict:
+             limit: int | None = None, progress: bool = False, model_dir: str | None = None) -> dict:
     """Scores (metrics.Tally.scores) pooled and per speaker, with the context that produced them."""
     from marionette.core.audio import extract_features
 
     t0 = time.monotonic()
     items = utterances(split, limit)
     prep = time.monotonic() - t0
-    predict = predictor(generator, fps=fps, seed=seed)
+    predict = predictor(generator, fps=fps, seed=seed, model_dir=model_dir)
     pooled, per = metrics.Tally(), {}
     t1 = time.monotonic()
     for u in items:
@@ -120,6 +122,7 @@ def evaluate(generator: str, split: str = "real", *, fps: float = 30.0, seed: in
             print(f"{u.name}: {t.scores()}", file=sys.stderr)
     out = {
         "generator": generator,
+        "model": model_dir,
         "split": split,
         "fps": fps,
         "phones_given": bool(getattr(predict, "takes_phones", False)),
