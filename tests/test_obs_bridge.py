@@ -29,7 +29,7 @@ class FakeEngine:
         self.interrupted = 0
         self._subs: list = []
 
-    def say(self, text, *, emotion=None, voice=None) -> str:
+    def say(self, text, *, emotion=None, voice=None, owner=None) -> str:
         self.said.append(text)
         sid = f"s{len(self.said)}"
         self.emit(SpeechEvent("start", sid, text))

@@ -20,7 +20,7 @@ from ...core.clock import Clock, MonotonicClock
 from ...core.control.api import EngineControl, SpeechEvent
 from ...core.engine.stats import StatusEvent
 from ...core.errors import InputError
-from ..control.commands import OBS_COMMANDS, Commands, command_from_object
+from ..control.commands import OBS_COMMANDS, Commands, Session, command_from_object
 from .client import ObsClient, ObsConfig, ObsRequestError
 from .link import Backoff, ObsLink, ObsStatus
 from .scene import DEFAULT_SCENE, SceneSpec, trigger_actions
@@ -107,12 +107,13 @@ def page_at(pages: list[str], elapsed: float, chars_per_second: float) -> str:
 
 
 # ---------------------------------------------------------------------- commands from OBS
+OBS_SESSION = Session(owner="obs")  # OBS's queued speech counts against its own limits
 def apply_command(commands: Commands, cmd: Any) -> str:
     """Run one command object from OBS ({"type": ..., ...}: the websocket protocol's messages,
     checked by the same parser and applied by the same command layer as the websocket's);
     returns a short description. Raises ProtocolError (an InputError) on a bad command."""
     parsed = command_from_object(cmd, allowed=OBS_COMMANDS)
-    return commands.execute(parsed.message).summary
+    return commands.execute(parsed.message, OBS_SESSION).summary
 
 
 # ---------------------------------------------------------------------- the bridge
