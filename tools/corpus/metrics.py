@@ -138,16 +138,18 @@ def _closure_precision(u: Utterance, shut: np.ndarray) -> tuple[int, int]:
 
 
 def _xcorr(a: np.ndarray, b: np.ndarray, max_lag: int) -> np.ndarray:
-    """Unnormalised cross-correlation c[k] = sum_t a[t + k] b[t] for k in -max_lag..max_lag (zero-mean)."""
+    """Cross-covariance c[k] = mean_t a[t + k] b[t] over the overlapping frames, k in -max_lag..max_lag
+    (zero-mean). The mean, not the sum: a sum favours the lags with more overlap, which moved the peak
+    of a plateau-shaped jaw track by a frame."""
     a = a - a.mean()
     b = b - b.mean()
     n = a.size
     out = np.zeros(2 * max_lag + 1)
     for i, k in enumerate(range(-max_lag, max_lag + 1)):
         if k >= 0:
-            out[i] = np.dot(a[k:], b[: n - k]) if k < n else 0.0
+            out[i] = np.dot(a[k:], b[: n - k]) / (n - k) if k < n else 0.0
         else:
-            out[i] = np.dot(a[: n + k], b[-k:]) if -k < n else 0.0
+            out[i] = np.dot(a[: n + k], b[-k:]) / (n + k) if -k < n else 0.0
     return out
 
 
