@@ -21,9 +21,9 @@ from .sources.camera import CameraSource, CameraUnavailable, calibration_path, o
 
 class CameraLink:
     """What attach_camera opened: the source (capture + tracking), the drive, an optional
-    recorder. It is also a frame sink of the engine (core.stages.FrameSink): each frame handed to
-    the sinks gives the camera-frame-to-avatar-frame latency, and the engine closing its sinks
-    closes the camera, so plugin/live.py needs no camera code beyond the call."""
+    recorder. It is registered as a frame sink of the engine (core.stages.FrameSink) only so that
+    the engine closing its sinks closes the camera: plugin/live.py needs no camera code beyond
+    the call. Latency is measured on the engine's frame listener (the step that rendered it)."""
 
     name = "camera-link"
 
@@ -32,7 +32,7 @@ class CameraLink:
         self.source, self.drive, self.clock, self.recorder = source, drive, clock, recorder
 
     def send(self, frame) -> None:
-        self.drive.frame_out(self.clock.now(), frame.t)
+        pass  # frames are not ours to keep; see the class docstring
 
     def status(self) -> dict:
         out = self.drive.status()
@@ -85,6 +85,9 @@ def attach_camera(cfg, engine, mixer, renderer, clock: Clock, note: Callable[[st
     engine.mixer = drive
     link = CameraLink(source, drive, clock, recorder)
     engine.add_sink(link)
+    # Camera frame captured -> the avatar frame it drove leaves the renderer for the sinks (the
+    # listener runs at the end of the same engine step, so the capture time is this frame's).
+    engine.on_frame(lambda video, motion: drive.frame_out(clock.now()))
     if c.drive == "camera+audio" and cfg.audio.source == "none":
         note("camera", False, "drive camera+audio with audio.source = 'none': the lips stay still")
     return link

@@ -59,7 +59,6 @@ class CameraDrive:
         self.latency = Rolling(300)  # s: camera frame captured -> avatar frame out (frame_out())
         self.camera_frames = 0
         self._seen_t: float | None = None
-        self._captures: dict[float, float] = {}
 
     def __getattr__(self, name: str):
         # Whatever else the engine asks of its control mixer (the state it hands a conditioned
@@ -92,10 +91,6 @@ class CameraDrive:
         if fresh:
             self._last_motion = sample.motion.to_vector()
             self.used_capture_t = sample.t
-            with self._lock:  # tick -> capture time of the frames in flight to the sinks (bounded)
-                self._captures[t] = sample.t
-                while len(self._captures) > 16:
-                    self._captures.pop(next(iter(self._captures)))
             if sample.t != self._seen_t:
                 self._seen_t = sample.t
                 self.camera_frames += 1
@@ -112,13 +107,11 @@ class CameraDrive:
         controlled = self.mixer.apply(mixed, t)
         return controlled if mode == "camera+controls" else mixed
 
-    def frame_out(self, now: float, tick: float | None = None) -> None:
-        """Call per emitted frame with the clock time it left (and the tick it was made for):
-        records the camera-frame-to-avatar-frame latency of frames the camera drove."""
-        with self._lock:
-            captured = self.used_capture_t if tick is None else self._captures.get(tick)
-        if captured is not None:
-            self.latency.add(max(0.0, now - captured))
+    def frame_out(self, now: float) -> None:
+        """Call on the engine's thread right after each frame (Engine.on_frame) with the clock
+        time: records the camera-frame-to-avatar-frame latency of frames the camera drove."""
+        if self.used_capture_t is not None:
+            self.latency.add(max(0.0, now - self.used_capture_t))
 
     def status(self) -> dict:
         p50, p95 = self.latency.percentile(50), self.latency.percentile(95)
