@@ -410,7 +410,9 @@ function startPreview(cfg) {
     // JPEG frames over a websocket: newest frame wins, old blob URLs are freed.
     let url = null, retry = 500;
     const open = () => {
-      const ws = new WebSocket(cfg.preview_url);
+      const u = new URL(cfg.preview_url);
+      if (S.token) u.searchParams.set("token", S.token);  // private like the stream; panel.json carries none
+      const ws = new WebSocket(u.href);
       ws.binaryType = "blob";
       ws.onmessage = (m) => { const next = URL.createObjectURL(m.data); img.src = next; if (url) URL.revokeObjectURL(url); url = next; retry = 500; };
       ws.onclose = () => { setTimeout(open, retry); retry = Math.min(retry * 2, 8000); };

@@ -158,15 +158,15 @@ def panel_for_app(app: LiveApp, *, host: str = "127.0.0.1", port: int = 8767) ->
     """A started panel for a running LiveApp: preview from its MJPEG (or websocket preview) sink,
     sliders greyed for channels its renderer cannot draw and pose ranges set to what it draws.
     Start the control server next with page_ports=(panel.port,), then call panel.connect_to(url).
-    The MJPEG address goes to the page without its token (panel.json is not secret): the page
-    adds the control token it was given, which the stream accepts."""
+    The MJPEG and preview addresses go to the page without their tokens (panel.json is not
+    secret): the page adds the control token it was given, which both accept."""
     from ..core.render.renderer import POSE_RANGE
 
     mjpeg, preview, webrtc = app.sinks.get("mjpeg"), app.sinks.get("preview"), app.sinks.get("webrtc")
     cfg = PanelServerConfig(
         host=host, port=port, control_url="",
         mjpeg_url=mjpeg.base_url if mjpeg is not None else None,
-        preview_url=preview.url if preview is not None else None,
+        preview_url=preview.base_url if preview is not None else None,
         webrtc_url=webrtc.base_url if webrtc is not None else None,
         unsupported_channels=tuple(app.engine.renderer.unsupported_channels),
         pose_ranges=dict(POSE_RANGE),

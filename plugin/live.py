@@ -399,7 +399,10 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         sinks["mjpeg"] = mj
         note("mjpeg", True, mj.url)
     if s.preview:
-        pv = WebSocketPreviewSink(host=s.preview_host, port=s.preview_port)
+        from .control.auth import stream_tokens
+
+        view, control_token = stream_tokens(cfg.control.token_file)  # private like the MJPEG stream
+        pv = WebSocketPreviewSink(host=s.preview_host, port=s.preview_port, token=view, accept=(control_token,))
         engine.add_sink(pv)
         sinks["preview"] = pv
         note("preview", True, pv.url)

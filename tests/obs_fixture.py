@@ -251,7 +251,7 @@ class AvatarStack:
 
         self.token = "test-token-" + "x" * 24
         self.mjpeg = MjpegSink(port=0, accept=(self.token,))  # as `run` wires it: the panel shows the control token
-        self.preview = WebSocketPreviewSink(port=0)
+        self.preview = WebSocketPreviewSink(port=0, accept=(self.token,))
         self.frames = 0
         self.last_image = None
 

@@ -202,7 +202,7 @@ def test_foreign_origin_page_is_refused(browser, stack):
 
 def test_websocket_preview_is_used_when_the_run_serves_one(browser, stack):
     cfg = PanelServerConfig(port=0, control_url=stack.control.server.url, mjpeg_url=stack.mjpeg.url,
-                            preview_url=stack.preview.url)
+                            preview_url=stack.preview.base_url)
     with PanelServer(cfg) as panel:
         page = browser.new_page()
         page.goto(panel.url(stack.token))

@@ -134,11 +134,21 @@ def test_websocket_preview_sends_jpeg_frames():
         async with websockets.connect(sink.url) as ws:
             return [await asyncio.wait_for(ws.recv(), 5) for _ in range(10)]
 
+    async def refused(url: str) -> int:
+        try:
+            async with websockets.connect(url):
+                return 101
+        except websockets.exceptions.InvalidStatus as e:
+            return e.response.status_code
+
     try:
         msgs = asyncio.run(client())
         assert all(isinstance(m, bytes) and m[:2] == b"\xff\xd8" for m in msgs)
         img = cv2.imdecode(np.frombuffer(msgs[-1], np.uint8), cv2.IMREAD_COLOR)
         assert img.shape == (96, 128, 3)
+        # any web page may open a WebSocket to 127.0.0.1: without the token it sees nothing
+        assert asyncio.run(refused(sink.base_url)) == 401
+        assert asyncio.run(refused(sink.base_url + "?token=wrong")) == 401
     finally:
         stop.set()
         sink.close()

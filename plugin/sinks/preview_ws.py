@@ -2,15 +2,21 @@
 
 The server runs its own asyncio loop on its own thread, so viewers never touch the frame loop;
 each viewer awaits the next frame and gets the newest one, so a slow viewer only skips frames.
-Trade-off: no authentication here (127.0.0.1 by default); the agent control server (issue 6)
-carries its own token and can reuse JpegBroadcaster to send previews on its authenticated socket.
+The picture is private, as on the MJPEG stream: the handshake needs the sink's token (``?token=``
+or ``Authorization: Bearer``; ``url`` carries it), because any web page may open a WebSocket to
+127.0.0.1 (browsers apply no same-origin rule to them). A header that must come once but came twice
+gets 400. Trade-off: one JPEG quality for every viewer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 import threading
+from http import HTTPStatus
+from urllib.parse import parse_qs, quote, urlsplit
 
 from marionette.core.errors import InputError
 from marionette.core.types import VideoFrame
@@ -21,13 +27,19 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketPreviewSink:
-    """FrameSink serving ``ws://host:port/preview``: each message is one JPEG frame."""
+    """FrameSink serving ``ws://host:port/preview?token=...``: each message is one JPEG frame.
+    token: what a viewer must show (None: a random one for this run); accept: further tokens
+    that open it too (the control token, for the control panel)."""
 
     name = "preview"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 8766, quality: int = 70, max_clients: int = 16) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 8766, quality: int = 70, max_clients: int = 16,
+                 token: str | None = None, accept: tuple[str, ...] = ()) -> None:
         self.broadcaster = JpegBroadcaster(quality)
         self.max_clients = max_clients
+        self.token = token or secrets.token_urlsafe(24)
+        self._accepted = tuple(t.encode() for t in (self.token, *accept) if t)
+        self.refused = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -44,7 +56,31 @@ class WebSocketPreviewSink:
 
     @property
     def url(self) -> str:
+        """The preview's address with its token."""
+        return f"{self.base_url}?token={quote(self.token, safe='')}"
+
+    @property
+    def base_url(self) -> str:
+        """The address without a token (for pages that add the token they hold)."""
         return f"ws://{self.host}:{self.port}/preview"
+
+    def _check(self, connection, request):
+        """Handshake: headers once each, then the token; None lets the viewer in."""
+        headers = request.headers
+        for name in ("Host", "Origin", "Authorization"):
+            if len(headers.get_all(name)) > 1:
+                self.refused += 1
+                return connection.respond(HTTPStatus.BAD_REQUEST, f"{name} more than once; send it once\n")
+        offered = (parse_qs(urlsplit(request.path).query).get("token") or [None])[0]
+        auth = headers.get("Authorization") or ""
+        if offered is None and auth.lower().startswith("bearer "):
+            offered = auth[7:].strip()
+        got = (offered or "").encode("utf-8", "replace")
+        if not got or not any(hmac.compare_digest(got, t) for t in self._accepted):
+            self.refused += 1
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "this preview needs its token: use the URL "
+                                      "`marionette run` prints (...?token=...)\n")
+        return None
 
     def _run(self, host: str, port: int) -> None:
         asyncio.set_event_loop(self._loop)
@@ -61,7 +97,8 @@ class WebSocketPreviewSink:
         import websockets
 
         self._event = asyncio.Event()
-        self._server = await websockets.serve(self._viewer, host, port, max_size=2**16)
+        self._server = await websockets.serve(self._viewer, host, port, max_size=2**16, process_request=self._check,
+                                              open_timeout=10, compression=None)
 
     async def _viewer(self, ws) -> None:
         b = self.broadcaster
