@@ -72,6 +72,17 @@ class EngineControl(Protocol):
 
 
 @runtime_checkable
+class BackgroundControl(Protocol):
+    """An optional ability of an engine: switching the background behind the person live
+    (core/render/background.py). The command layer checks for it once, at construction."""
+
+    def set_background(self, spec: str) -> str:
+        """Switch to ``spec`` ('keep', 'blur', 'green', 'transparent', 'color:#RRGGBB'); returns
+        the mode as applied. Raises core.errors.InputError for a spec it cannot use."""
+        ...
+
+
+@runtime_checkable
 class DriveControl(Protocol):
     """An optional ability of an engine: choosing who drives the face live when a camera is
     attached (core/tracking/drive.py: camera, camera+audio, camera+controls)."""

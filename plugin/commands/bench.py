@@ -34,6 +34,10 @@ def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--portrait", help="photo to benchmark (default: the bundled portrait)")
     p.add_argument("--size", default="512x512", help="output size (default 512x512)")
     p.add_argument("--frames", type=int, default=300, help="frames of varied motion to time (default 300)")
+    p.add_argument("--background", metavar="MODE",
+                   help="background mode (keep, blur, green, color:#RRGGBB, image:PATH, transparent); "
+                        "default: none, the framed photo warped as it is")
+    p.add_argument("--framing", default="head-and-shoulders", help="head-and-shoulders (default) or close-up")
 
 
 def bench_render(args: argparse.Namespace) -> dict:
@@ -50,7 +54,7 @@ def bench_render(args: argparse.Namespace) -> dict:
 
     size = parse_size(args.size)
     with single_thread():
-        renderer, times = load_renderer(args.portrait, size)
+        renderer, times = load_renderer(args.portrait, size, shot=args.framing, background=args.background)
         track = varied_motion(args.frames)
         frames = list(track.frames())
         for m in frames[:10]:  # warm caches and code paths
@@ -78,6 +82,8 @@ def bench_render(args: argparse.Namespace) -> dict:
         "analysis_ms": round(times.analysis * 1000, 1),
         "precompute_ms": round(times.precompute * 1000, 1),
         "portrait": args.portrait or "default",
+        "background": args.background or "none",
+        "framing": args.framing,
     }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...core.clock import Clock
-from ...core.control.api import EngineControl, SpeechEvent
+from ...core.control.api import BackgroundControl, EngineControl, SpeechEvent
 from ...core.errors import InputError
 from ...core.motion_space import POSE_CHANNELS
 from ...core.speech.errors import SpeechQueueFull
@@ -76,6 +76,7 @@ class Commands:
         from ...core.control.api import DriveControl
 
         self._drive = engine if isinstance(engine, DriveControl) else None  # optional ability: a camera
+        self._background = engine if isinstance(engine, BackgroundControl) else None  # optional ability
 
     def start(self) -> "Commands":
         if self._unsubscribe is None:
@@ -130,10 +131,23 @@ class Commands:
             return Outcome(self.state(), (), "get_state")
         if isinstance(msg, m.Ping):
             return Outcome({"pong": True, "t": self.clock.now()}, (), "ping")
+        if isinstance(msg, m.SetBackground):
+            return Outcome({"background": self._set_background(msg.mode)}, (), f"background {msg.mode}")
         if isinstance(msg, m.SetDrive):
             return Outcome({"drive": self._set_drive(msg.mode)}, (), f"drive {msg.mode}")
         raise m.ProtocolError("not_available", f"{msg.TYPE} is not available here (it belongs to a connection)",
                               field="type")
+
+    def _set_background(self, mode: str) -> str:
+        if self._background is None:
+            raise m.ProtocolError("not_available", "this engine cannot switch its background", field="type")
+        if mode.strip().lower().startswith("image"):
+            raise m.ProtocolError("bad_value", "image backgrounds are set in the engine's config or with "
+                                  "`run --background image:PATH`; the protocol reads no files", field="mode")
+        try:
+            return self._background.set_background(mode)
+        except InputError as e:
+            raise m.ProtocolError("bad_value", str(e), field="mode") from None
 
     def _set_drive(self, mode: str) -> str:
         if self._drive is None:

@@ -259,6 +259,16 @@ class Ping(Message):
 
 
 @dataclass(frozen=True)
+class SetBackground(Message):
+    TYPE = "set_background"
+    SUMMARY = ("Switch the background behind the person: keep (the photo's own, still), blur, green "
+               "(chroma key), transparent, or color:#RRGGBB. Pictures (image:PATH) are set in the "
+               "engine's config, not over the wire.")
+    EXAMPLE = {"id": 15, "type": "set_background", "mode": "blur"}
+    mode: str = f("str", "keep, blur, green, transparent or color:#RRGGBB", max_len=32)
+
+
+@dataclass(frozen=True)
 class SetDrive(Message):
     TYPE = "set_drive"
     SUMMARY = ("Choose who drives the face when a camera is attached (run --source camera): camera (the "
@@ -270,7 +280,7 @@ class SetDrive(Message):
 
 MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m for m in (Speak, PushAudio, Interrupt, SetEmotion, SetExpression, SetPose, LookAt, Gesture,
-                        Clear, Reset, GetState, Subscribe, Unsubscribe, Motion, Ping)
+                        Clear, Reset, GetState, Subscribe, Unsubscribe, Motion, Ping, SetBackground)
 }
 MESSAGES[SetDrive.TYPE] = SetDrive
 ENVELOPE = ("id", "type", "v")
