@@ -41,14 +41,13 @@ import numpy as np
 
 from marionette.core.types import AudioChunk, VideoFrame
 
-from .control.messages import MESSAGES, ProtocolError, parse_object
+from .agent_tools import TOOL_NAMES, apply_tool
+from .control.messages import MESSAGES
 from .control.tools import tool_parameters
 from .session import AvatarOptions, AvatarSession, FrameOutput, SharedAssets
 
 log = logging.getLogger(__name__)
 
-# The controls an LLM gets as tools next to its words (speech itself comes from the TTS).
-TOOL_NAMES = ("set_emotion", "gesture", "look_at", "set_expression", "set_pose", "reset")
 MAX_PENDING = 400  # pictures and sound blocks waiting for their time: about 6 s at 30 fps
 
 
@@ -64,39 +63,6 @@ def tools_schema():
         out.append(FunctionSchema(name=name, description=f"{cls.SUMMARY} (Marionette avatar)",
                                   properties=p["properties"], required=p["required"]))
     return ToolsSchema(standard_tools=out)
-
-
-def apply_tool(mixer, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
-    """Check a tool call exactly like a protocol message and apply it to ``mixer``. Returns
-    {"ok": True, "clamped": [...]} or {"ok": False, "error": "..."} (a bad call never raises)."""
-    from .control import messages as m
-
-    if name not in TOOL_NAMES:
-        return {"ok": False, "error": f"unknown tool {name!r}; expected one of {', '.join(TOOL_NAMES)}"}
-    args = dict(arguments or {})
-    args.pop("type", None)
-    try:
-        parsed = parse_object({"type": name, **args}, allowed=TOOL_NAMES)
-        msg = parsed.message
-    except ProtocolError as e:
-        return {"ok": False, "error": str(e)}
-    if isinstance(msg, m.SetEmotion):
-        clamps = mixer.set_emotion(msg.label, msg.intensity, msg.transition)
-    elif isinstance(msg, m.Gesture):
-        target = None if msg.x is None else (msg.x, msg.y)
-        clamps = mixer.gesture(msg.name, msg.intensity, msg.duration, side=msg.side, target=target)
-    elif isinstance(msg, m.LookAt):
-        clamps = mixer.look_at(msg.x, msg.y, msg.transition)
-    elif isinstance(msg, m.SetExpression):
-        clamps = mixer.set_channels(msg.values, mode=msg.mode, transition=msg.transition, hold=msg.hold)
-    elif isinstance(msg, m.SetPose):
-        values = {c: getattr(msg, c) for c in ("pitch", "yaw", "roll", "tx", "ty", "scale") if getattr(msg, c) is not None}
-        clamps = mixer.set_channels(values, mode=msg.mode, transition=msg.transition, hold=msg.hold)
-    else:
-        mixer.reset(msg.transition)
-        clamps = []
-    every = [*parsed.clamps, *(clamps or [])]
-    return {"ok": True, "clamped": [{"channel": c.channel, "requested": c.requested, "applied": c.applied} for c in every]}
 
 
 class MarionetteVideoService(FrameProcessor):

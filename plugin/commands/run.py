@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preview", action="store_true", default=None, help="serve the WebSocket JPEG preview")
     p.add_argument("--preview-port", type=int, help="preview port (default 8766)")
     p.add_argument("--webrtc", action="store_true", default=None,
-                   help="serve WebRTC (picture and sound, lower latency than MJPEG; the panel's preview uses it; "
+                   help="serve WebRTC (picture and sound in one stream; the panel's preview uses it; "
                         "needs pip install 'marionette[webrtc]')")
     p.add_argument("--webrtc-port", type=int, help="WebRTC offer port (default 8769)")
     p.add_argument("--record", metavar="MP4", help="record to this mp4 (with audio)")

@@ -1,6 +1,7 @@
-"""WebRTC out (aiortc): the avatar's picture and the sound we play, to browsers, with lips and sound
-together and a fraction of MJPEG's latency (no JPEG per frame, no HTTP buffering; the browser's
-jitter buffer keeps the two tracks in step).
+"""WebRTC out (aiortc): the avatar's picture and the sound we play, to browsers, in one connection
+(MJPEG carries no sound), the browser's jitter buffer keeping the two tracks in step, at a video
+bitrate a network can carry. Latency on one machine is not lower than MJPEG's: aiortc encodes VP8
+in Python-driven software (`marionette bench pipeline` measures both viewers, docs/agents.md).
 
 A browser POSTs its SDP offer to ``http://host:port/offer?token=...`` and gets the answer; each
 peer gets a video track (the newest frame when the encoder asks: a slow peer skips frames, never

@@ -189,10 +189,12 @@ class MouthMeter:
 
 
 class _Viewer:
-    """An HTTP client reading the MJPEG stream as fast as frames come (a browser or OBS)."""
+    """An HTTP client reading the MJPEG stream as fast as frames come (a browser or OBS).
+    keep(t): keep the JPEG arriving at monotonic time t (decoded afterwards, for the latency)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keep=lambda t: False) -> None:
         self.url, self.frames = url, 0
+        self.keep, self.jpegs = keep, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -215,8 +217,11 @@ class _Viewer:
                     return
                 if line.lower().startswith(b"content-length:"):
                     resp.fp.readline()
-                    resp.fp.read(int(line.split(b":")[1]))
+                    data = resp.fp.read(int(line.split(b":")[1]))
                     self.frames += 1
+                    t = time.monotonic()
+                    if self.keep(t) and len(self.jpegs) < 2000:
+                        self.jpegs.append((t, data))
         except OSError:
             return
         finally:
@@ -350,6 +355,32 @@ def _live_engine(generator: str, renderer, features, fps: float, clock, sources,
                   sources=sources, sinks=sinks)
 
 
+def _webrtc_sink():
+    try:
+        from marionette.plugin.sinks.webrtc import WebRtcSink, WebRtcUnavailable
+    except ImportError:
+        return None
+    try:
+        return WebRtcSink(port=0)
+    except WebRtcUnavailable:
+        return None
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _viewer_latency(name: str, onsets: list[float], pictures: list[tuple[float, np.ndarray]], meter) -> dict:
+    """Onset (capture time) -> the first picture a viewer received with the mouth open, p50/p95."""
+    lat = [t - on for on in onsets if (t := _first_open(pictures, on, meter, before=0.0)) is not None]
+    ms = np.array(lat) * 1e3
+    return {f"{name}_onset_to_open_mouth_ms_p50": round(float(np.percentile(ms, 50)), 1) if ms.size else None,
+            f"{name}_onset_to_open_mouth_ms_p95": round(float(np.percentile(ms, 95)), 1) if ms.size else None,
+            f"{name}_onsets_detected": int(ms.size)}
+
+
 def _keep_frames(engine: Engine, near) -> list:
     """(departure time, picture) of the frames near an onset (measuring every frame would add to the CPU)."""
     frames: list = []
@@ -400,9 +431,11 @@ def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | N
     mjpeg = MjpegSink(port=0)  # a real sink with a real viewer, so JPEG encoding is in the CPU figure
     rec = RecordingSink(tmp / "mic.mp4", fps=fps)
     probe = SoundProbe()
-    engine = _live_engine(generator, renderer, features, fps, clock, [feeder], [mjpeg, rec, probe])
-    viewer = _Viewer(mjpeg.url)
+    rtc = _webrtc_sink()  # None without the webrtc extra
+    engine = _live_engine(generator, renderer, features, fps, clock, [feeder], [mjpeg, rec, probe] + ([rtc] if rtc else []))
     t_start = clock.now()
+    near_onset = lambda t: t - t_start > START - 0.3 and (t - t_start - START + 0.3) % PERIOD < 1.0  # noqa: E731
+    viewer = _Viewer(mjpeg.url, near_onset)
     frames = _keep_frames(engine, lambda t: t - t_start > START - 0.3 and (t - t_start - START + 0.3) % PERIOD < 1.0)
     shown = _keep_lips(engine)
 
@@ -414,11 +447,18 @@ def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | N
 
     feeder.start()
     viewer.start()
+    rtc_viewer = None
+    if rtc is not None:
+        from .webrtc_viewer import RtcViewer
+
+        rtc_viewer = RtcViewer(rtc.url, near_onset).start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     asyncio.run(go(engine, seconds))
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     feeder.close()
     viewer.stop()
+    if rtc_viewer is not None:
+        rtc_viewer.stop()
     stats = engine.last_stats
     onsets = [feeder.t0 + s for s in onset_s]
     lat = []
@@ -438,6 +478,10 @@ def _bench(seconds: float, size, fps: float, generator: str, audio_file: str | N
         "mic_onset_to_open_mouth_ms_p50": round(float(np.percentile(lat_ms, 50)), 1) if lat_ms.size else None,
         "mic_onset_to_open_mouth_ms_p95": round(float(np.percentile(lat_ms, 95)), 1) if lat_ms.size else None,
         "mjpeg_frames_received": viewer.frames,
+        # The same onsets as the viewers see them: picture encoded, sent, received and decoded.
+        **_viewer_latency("mjpeg_viewer", onsets, [(t, _decode_jpeg(b)) for t, b in viewer.jpegs], meter),
+        **(_viewer_latency("webrtc_viewer", onsets, rtc_viewer.pictures, meter) | {"webrtc_frames_received": rtc_viewer.frames}
+           if rtc_viewer is not None else {"webrtc_viewer": "not measured: pip install 'marionette[webrtc]'"}),
         "audio_to_frame_ms_p50": round(stats.latency_p50_ms or 0, 1),
         "audio_to_frame_ms_p95": round(stats.latency_p95_ms or 0, 1),
         "av_delay_ms": round(stats.av_delay_ms, 1),
