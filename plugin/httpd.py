@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ipaddress
 import logging
 import socket
 import threading
@@ -156,8 +157,21 @@ class HttpServer:
             self.loop.call_soon_threadsafe(fn)
 
     def host_ok(self, host: str | None) -> bool:
-        names = {self.host, *LOOPBACK_NAMES}
-        return host is not None and host.lower() in {f"{n}:{self.port}" for n in names} | names
+        """Our own names (loopback, the bound host) or any IP address, on our port. DNS rebinding
+        needs a domain name, so an address typed as an IP (a LAN viewer of a 0.0.0.0 server) is
+        safe; any other name is refused."""
+        if not host:
+            return False
+        name, port = _split_host(host.lower())
+        if port is not None and port != self.port:
+            return False
+        if name in {self.host.lower(), *LOOPBACK_NAMES}:
+            return True
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+        except ValueError:
+            return False
+        return True
 
     # ------------------------------------------------------------------ one connection
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -279,6 +293,20 @@ class HttpServer:
         with contextlib.suppress(ConnectionError, OSError, TimeoutError):
             await self._drain(writer)
         writer.close()
+
+
+def _split_host(host: str) -> tuple[str, int | None]:
+    """'127.0.0.1:8765' -> ('127.0.0.1', 8765); '[::1]' -> ('[::1]', None); a malformed port -> -1."""
+    if host.startswith("["):
+        end = host.find("]")
+        name, rest = (host, "") if end < 0 else (host[:end + 1], host[end + 1:])
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return name, -1
+        return name, int(rest[1:]) if rest else None
+    name, sep, port = host.partition(":")
+    if not sep:
+        return host, None
+    return name, int(port) if port.isdigit() else -1
 
 
 SECURITY_HEADERS = [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),

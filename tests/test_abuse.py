@@ -276,9 +276,13 @@ def test_foreign_host_and_duplicated_headers_are_refused_cleanly(server_kind, si
     ok_host = f"Host: 127.0.0.1:{port}\r\n"
     assert raw_request(port, f"GET {path} HTTP/1.1\r\n{ok_host}\r\n")[0] == 200
     # DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own name
-    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "127.0.0.1:1"):
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "127.0.0.1:1",
+                 f"localhost.:{port}", f"127.0.0.1:{port}x", "::1"):
         status, body = raw_request(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n")
         assert status == 421 and b"wrong Host" in body, host
+    # an address typed as an IP cannot be a rebinding (it needs a name): a LAN viewer of a 0.0.0.0 server
+    for host in (f"10.1.2.3:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+        assert raw_request(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n")[0] == 200, host
     for dup in (ok_host, f"Authorization: Bearer {sink.token}\r\n" * 2, "Origin: http://a\r\nOrigin: http://b\r\n"):
         status, body = raw_request(port, f"GET {path} HTTP/1.1\r\n{ok_host}{dup}\r\n")
         assert status == 400 and (b"more than once" in body or b"multiple Host" in body), dup  # h11 says it for Host
