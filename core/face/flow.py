@@ -23,6 +23,7 @@ WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an 
 # Upper and lower lid edges and eye corners of both eyes (mediapipe 468 topology).
 _LID_EDGES = (33, 246, 161, 160, 159, 158, 157, 173, 133, 7, 163, 144, 145, 153, 154, 155,
               263, 466, 388, 387, 386, 385, 384, 398, 362, 249, 390, 373, 374, 380, 381, 382)
+_FLOW_POINTS = np.setdiff1d(np.arange(N_MESH), _LID_EDGES)  # every mesh point but the lid edges
 MAX_FB_ERROR = 0.5  # px: forward then backward must land this close to the start
 # Relative precision (1 / sigma, the row weight in a least-squares fit) of a point the flow tried
 # to follow and lost, against a tracked one. Where flow loses a point, the picture there holds
@@ -44,10 +45,11 @@ class LkSettings:
 
 
 OFFLINE = LkSettings()
-# A camera frame's budget (core.tracking): a smaller window, one level less and a third of the
-# iterations cost 3 ms instead of 8 per direction at 478 points; the reading of a rendered
-# expression moved by under 0.02 (tools/camera_eval.py measures the whole chain).
-REALTIME = LkSettings(window=11, levels=2, iterations=10)
+# A camera frame's budget (core.tracking): a smaller window, one pyramid level (the mesh's guess
+# starts each point within a few pixels) and a third of the iterations (they converge in fewer)
+# cost about a third of OFFLINE; on renders the points moved by 0.0003 px on average against two
+# levels, and tools/camera_eval.py measures the whole chain.
+REALTIME = LkSettings(window=11, levels=1, iterations=10)
 
 
 def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, image: np.ndarray,
@@ -65,10 +67,18 @@ def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, imag
     guess = (measured.points[:, :2] - 0.5).astype(np.float32).reshape(-1, 1, 2)
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, lk.iterations, 0.01)
     win = (lk.window, lk.window)
-    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, guess.copy(), winSize=win, maxLevel=lk.levels, criteria=crit,
-                                           flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, fwd, p0.copy(), winSize=win, maxLevel=lk.levels, criteria=crit,
-                                            flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    # Irises and lid edges are measured by their own texture below: flow is not asked for them.
+    use = _FLOW_POINTS
+    fwd = guess.copy()
+    back = p0.copy()
+    st1 = np.zeros((len(p0), 1), np.uint8)
+    st2 = np.zeros((len(p0), 1), np.uint8)
+    fwd[use], st1[use], _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0[use], guess[use].copy(), winSize=win,
+                                                     maxLevel=lk.levels, criteria=crit,
+                                                     flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    back[use], st2[use], _ = cv2.calcOpticalFlowPyrLK(g1, g0, fwd[use], p0[use].copy(), winSize=win,
+                                                      maxLevel=lk.levels, criteria=crit,
+                                                      flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < MAX_FB_ERROR)
     # An iris is smaller than the window, which then follows the eye's skin and white rather than
