@@ -321,8 +321,11 @@ class PortraitRenderer:
         else:
             # The person is warped on its own layer and laid over the still plate by its mask,
             # carried by the same map: the background never bends.
-            source_map = self.warp.apply(self.base, self._person, disp)
-            bg.composite(out, self._person, self.warp.last_maps, self.warp.roi)
+            layer = bg.layer
+            if self._person.shape != layer.shape:
+                self._person = layer.copy()
+            source_map = self.warp.apply(layer, self._person, disp)
+            bg.composite(out, self._person, self.warp.roi)
             if bg.spec.mode == "transparent":
                 alpha = bg.alpha.copy()
                 x0, y0, x1, y1 = self.warp.roi
