@@ -34,12 +34,6 @@ class CameraLink:
     def send(self, frame) -> None:
         pass  # frames are not ours to keep; see the class docstring
 
-    def status(self) -> dict:
-        out = self.drive.status()
-        if self.source is not None:
-            out.update(self.source.status())
-        return out
-
     def set_mode(self, mode: str) -> None:
         self.drive.set_mode(mode)
 
@@ -84,6 +78,8 @@ def attach_camera(cfg, engine, mixer, renderer, clock: Clock, note: Callable[[st
     drive = CameraDrive(mixer, source.latest if source is not None else (lambda: None), c.drive)
     engine.mixer = drive
     link = CameraLink(source, drive, clock, recorder)
+    if source is not None:
+        drive.source_status = source.status  # get_state shows capture and tracking too
     engine.add_sink(link)
     # Camera frame captured -> the avatar frame it drove leaves the renderer for the sinks (the
     # listener runs at the end of the same engine step, so the capture time is this frame's).

@@ -222,7 +222,14 @@ class LiveApp:
             "microphone": None if self.mic is None else (self.mic.opened_device if self.mic.alive else "lost"),
             "sinks": [{"name": s.name, "sent": s.sent, "dropped": s.dropped, "failing": s.failing} for s in st.sinks],
             "tts_engine": self.tts_engine,
+            "camera": self._camera_status(),
         }
+
+    def _camera_status(self) -> dict | None:
+        from marionette.core.tracking.drive import CameraDrive
+
+        drive = self.engine.mixer
+        return drive.status() if isinstance(drive, CameraDrive) else None
 
     def set_drive(self, mode: str) -> str:
         """DriveControl (core/control/api.py): who drives the face when a camera is attached."""

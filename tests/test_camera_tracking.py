@@ -152,6 +152,7 @@ def test_drive_modes_follow_the_mixer_rules():
     assert out["browInnerUp"] == pytest.approx(0.9)  # override replaces
     assert out["yaw"] == pytest.approx(8.0)  # offset adds to the camera's pose
     assert out["mouthSmileLeft"] == pytest.approx(0.5)
+    assert drive.status()["mode"] == "camera+controls" and drive.status()["camera_frames"] == 21
     with pytest.raises(InputError, match="camera\\+audio"):
         drive.set_mode("puppet")
 

@@ -58,6 +58,7 @@ class CameraDrive:
         self.used_capture_t: float | None = None  # capture time of the camera frame in the last tick
         self.latency = Rolling(300)  # s: camera frame captured -> avatar frame out (frame_out())
         self.camera_frames = 0
+        self.source_status: Callable[[], dict] | None = None
         self._seen_t: float | None = None
 
     def __getattr__(self, name: str):
@@ -114,8 +115,13 @@ class CameraDrive:
             self.latency.add(max(0.0, now - self.used_capture_t))
 
     def status(self) -> dict:
+        """JSON-ready: mode, how much of the camera is shown, frames taken, latency, plus what
+        ``source_status`` (set by whoever opened the camera) says about capture and tracking."""
         p50, p95 = self.latency.percentile(50), self.latency.percentile(95)
-        return {"mode": self._mode, "camera_weight": round(self._weight, 3), "camera_frames": self.camera_frames,
-                "latency_p50_ms": None if p50 is None else round(p50 * 1e3, 1),
-                "latency_p95_ms": None if p95 is None else round(p95 * 1e3, 1)}
+        out = {"mode": self._mode, "camera_weight": round(self._weight, 3), "camera_frames": self.camera_frames,
+               "latency_p50_ms": None if p50 is None else round(p50 * 1e3, 1),
+               "latency_p95_ms": None if p95 is None else round(p95 * 1e3, 1)}
+        if self.source_status is not None:
+            out.update(self.source_status())
+        return out
 
