@@ -54,7 +54,7 @@ class BackgroundSpec:
                 raise InputError(f"background image {arg!r}: no such file")
             return cls(mode, image=arg)
         if arg:
-            raise InputError(f"background {text!r}: {mode} takes no argument")
+            raise InputError(f"background {text!r}: {mode} takes no argument, expected just {mode!r}")
         return cls(mode)
 
     def __str__(self) -> str:

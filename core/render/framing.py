@@ -90,7 +90,7 @@ def coverage(image_shape: tuple[int, ...], matrix: np.ndarray, size: tuple[int, 
     """float32 (H, W) 1 where the output shows the photo, 0 beyond it; None when the photo
     fills the whole frame (the usual case)."""
     inside = _place(np.full(image_shape[:2], 255, np.uint8), matrix, size, border=cv2.BORDER_CONSTANT)
-    if inside.min() == 255:
+    if inside.min() >= 128:  # at most half a pixel at the edge (a crop that fits exactly, rounded)
         return None
     return cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(np.float32) * (1 / 255)
 
