@@ -237,6 +237,7 @@ class AvatarSession:
 
     def info(self) -> dict:
         st = self.control.status()
-        return {"session_id": self.session_id, "portrait": self.options.portrait, "width": self.options.width,
+        portrait = Path(self.options.portrait).name if self.options.portrait else None  # never the host's paths
+        return {"session_id": self.session_id, "portrait": portrait, "width": self.options.width,
                 "height": self.options.height, "fps": st["fps"], "frames": st["frames"],
                 "late_ticks": st["late_ticks"], "speaking": st["speaking"], "start_seconds": round(self.start_seconds, 3)}
