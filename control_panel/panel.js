@@ -325,6 +325,15 @@ function buildButtons(cfg) {
         send("gesture", msg).catch(() => {});
       } }));
   }
+  // Background modes (core/render/background.py): the plate is built by the engine off its frame
+  // loop and shows a few frames later; 'colour' sends the picked colour as color:#RRGGBB.
+  const sendBackground = () => {
+    const mode = $("#background").value;
+    const spec = mode === "color" ? `color:${$("#background-color").value}` : mode;
+    send("set_background", { mode: spec }).then((r) => log("info", `background: ${r.background}`)).catch(() => {});
+  };
+  $("#background").addEventListener("change", sendBackground);
+  $("#background-color").addEventListener("change", () => { $("#background").value = "color"; sendBackground(); });
   // With a camera attached (run --source camera) the face can be driven by the camera alone, with the
   // audio's lips, or with these controls on top; without one the engine answers not_available.
   $("#drive").addEventListener("change", (e) => send("set_drive", { mode: e.target.value })

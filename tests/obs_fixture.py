@@ -263,8 +263,21 @@ class AvatarStack:
             self.preview.send(frame)
             self.frames += 1
 
+        renderer = self.renderer
+
+        class BackdropSimEngine(SimEngine):
+            """The simulated engine with the background ability (core.control.api.BackgroundControl)
+            over the stack's real renderer, as LiveApp has it."""
+
+            def set_background(self, spec: str) -> str:
+                from marionette.core.render.background import BackgroundSpec
+
+                parsed = BackgroundSpec.parse(spec)
+                renderer.set_background(parsed)
+                return str(parsed)
+
         self.clock = MonotonicClock()
-        self.engine = SimEngine(clock=self.clock, fps=fps, render=render)
+        self.engine = BackdropSimEngine(clock=self.clock, fps=fps, render=render)
         panel_port = free_port()
         self.control = ServerThread(ControlServer(self.engine, token=self.token, clock=self.clock,
                                                   config=ServerConfig(port=0, page_ports=(panel_port,)))).start()

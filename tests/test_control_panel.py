@@ -212,3 +212,24 @@ def test_websocket_preview_is_used_when_the_run_serves_one(browser, stack):
         first = page.evaluate("document.querySelector('#preview').src")
         wait_js(page, f"document.querySelector('#preview').src !== {first!r}", 10)
         page.close()
+
+
+def test_background_select_switches_the_background_behind_the_person(browser, stack):
+    from marionette.core.render.background import GREEN
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(stack.panel.url(stack.token))
+    page.wait_for_selector("#conn[data-state=connected]", timeout=10_000)
+    page.locator("#background").select_option("green")
+    wait_until(lambda: stack.renderer.background is not None and stack.renderer.background.spec.mode == "green",
+               10, "the engine never switched to green")
+    wait_until(lambda: stack.last_image is not None and tuple(int(v) for v in stack.last_image[0, 0]) == GREEN,
+               10, "frames never showed the green key")
+    wait_until(lambda: (lambda px: px[1] > 140 and px[0] < 60)(preview_pixels(page)[2, 2]), 15,
+               "the preview never showed the green key")
+    page.locator("#background").select_option("keep")
+    wait_until(lambda: stack.renderer.background.spec.mode == "keep", 10, "the engine never switched back")
+    assert not errors, errors
+    page.close()
