@@ -197,3 +197,23 @@ def test_piper_memory_stays_bounded_for_unpunctuated_text_and_returns_after_inte
     assert m["chunks"] >= 6, m
     assert m["peak"] - m["idle"] < 400, m  # generous: synthesizing a 155-character chunk peaks at about +250 MB
     assert m["after"] - m["idle"] < 80, m
+
+
+@needs_piper
+def test_interrupt_stops_a_long_piper_chunk_and_the_next_utterance_still_plays():
+    # One 1,500-character chunk takes piper tens of seconds here; interrupt must not wait for it,
+    # and must not cancel what is said right after (speak with interrupt=true).
+    sp, out, _ = _speaker(SpeechLimits(first_chars=1500, chunk_chars=1500, max_seconds=10_000), engine="piper")
+    try:
+        sp.say("long", ("hello world " * 200)[:1500])
+        time.sleep(2.0)  # in synthesis (or still loading the voice: cancel stops that too)
+        t0 = time.monotonic()
+        sp.interrupt()
+        sp.say("next", "Good morning.")
+        _wait(lambda: out.pending_seconds() > 0.3, 60, "the utterance after the interrupt never played")
+        took = time.monotonic() - t0
+        assert sp.chunks == 1 and not sp.reports, (sp.chunks, sp.reports)
+        assert out.pending_seconds() < 3.0  # only "Good morning.", nothing of the long text
+        assert took < 20, f"{took:.1f} s: the interrupted chunk was synthesized to its end"
+    finally:
+        assert sp.close(30)

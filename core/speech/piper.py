@@ -23,6 +23,48 @@ DEFAULT_VOICE = "en_US-joe-medium"
 
 _lock = threading.Lock()
 _voices: dict = {}
+_cancelled = threading.Event()  # the call in progress (or the next one) is to stop; cleared when it ends
+
+
+class _CancellableSession:
+    """The voice's onnxruntime session with a RunOptions per run, so cancel() can stop a run in
+    progress from another thread (piper itself passes none)."""
+
+    def __init__(self, session) -> None:
+        self._session = session
+        self._current = None
+
+    def run(self, output_names, feeds, run_options=None):
+        import onnxruntime
+
+        if _cancelled.is_set():
+            raise RuntimeError("piper synthesis cancelled")
+        opts = run_options or onnxruntime.RunOptions()
+        self._current = opts
+        try:
+            return self._session.run(output_names, feeds, opts)
+        finally:
+            self._current = None
+
+    def cancel(self) -> bool:
+        opts = self._current
+        if opts is not None:
+            opts.terminate = True
+        return opts is not None
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)
+
+
+def cancel() -> None:
+    """Stop the synthesis in progress, or the one about to start (it raises, also while the voice
+    is still loading); interrupt and shutdown use it so they need not wait for a long chunk. Call
+    it only when a call is in progress or committed to start: the request is kept until a call
+    ends."""
+    _cancelled.set()
+    for v in list(_voices.values()):
+        if isinstance(v.session, _CancellableSession):
+            v.session.cancel()
 
 
 def _voice_paths() -> dict[str, tuple[str, str]]:
@@ -34,11 +76,13 @@ def _voice_paths() -> dict[str, tuple[str, str]]:
 
 
 def available() -> str | None:
-    try:
-        import onnx  # noqa: F401  (alignments need the model patched in memory)
-        import piper  # noqa: F401
-    except ImportError as e:
-        return f"piper engine: Python package {e.name!r} is missing; {INSTALL_HINT}"
+    from importlib.util import find_spec
+
+    # find_spec, not import: importing onnx costs ~30 MB and a second, and is needed only once
+    # to patch the voice (then it is cached, see _aligned_model).
+    for name in ("onnx", "piper"):  # alignments need the model patched with onnx
+        if find_spec(name) is None:
+            return f"piper engine: Python package {name!r} is missing; {INSTALL_HINT}"
     if not _voice_paths():
         return f"piper engine: no voice installed; {INSTALL_HINT}"
     return None
@@ -105,7 +149,8 @@ def _load(voice: str):
         session = onnxruntime.InferenceSession(_aligned_model(model), sess_options=options,
                                                providers=["CPUExecutionProvider"])
         with open(config, encoding="utf-8") as f:
-            _voices[voice] = PiperVoice(config=PiperConfig.from_dict(json.load(f)), session=session)
+            _voices[voice] = PiperVoice(config=PiperConfig.from_dict(json.load(f)),
+                                        session=_CancellableSession(session))
     return _voices[voice]
 
 
@@ -143,17 +188,21 @@ def synthesize(text: str, voice: str | None = None, speed: float = 1.0, pitch: f
     from piper import SynthesisConfig
 
     with _lock:
-        v = _load(voice or DEFAULT_VOICE)
-        rate = v.config.sample_rate
-        cfg = SynthesisConfig(length_scale=1.0 / speed)
-        audio, units, t = [], [], 0.0
-        for chunk in v.synthesize(text, syn_config=cfg, include_alignments=True):
-            if not chunk.phoneme_alignments:
-                raise EngineUnavailableError("piper returned no alignments; the onnx package is needed to patch the voice")
-            units += _units(chunk, t, rate)
-            audio.append(chunk.audio_float_array.astype(np.float32))
-            # Sentences are synthesised separately; keep the clock on the audio, not on the sum.
-            t = sum(len(a) for a in audio) / rate
+        try:
+            v = _load(voice or DEFAULT_VOICE)
+            rate = v.config.sample_rate
+            cfg = SynthesisConfig(length_scale=1.0 / speed)
+            audio, units, t = [], [], 0.0
+            for chunk in v.synthesize(text, syn_config=cfg, include_alignments=True):
+                if not chunk.phoneme_alignments:
+                    raise EngineUnavailableError("piper returned no alignments; the onnx package is needed to patch "
+                                                 "the voice")
+                units += _units(chunk, t, rate)
+                audio.append(chunk.audio_float_array.astype(np.float32))
+                # Sentences are synthesised separately; keep the clock on the audio, not on the sum.
+                t = sum(len(a) for a in audio) / rate
+        finally:
+            _cancelled.clear()
     samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
     phones, _unknown = phoneset("ipa").convert(units)
     return AudioChunk(samples, rate), phones

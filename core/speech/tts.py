@@ -30,6 +30,14 @@ def list_voices(engine: str = "espeak", language: str = "en") -> list[str]:
     return _engine(engine).voices(language)
 
 
+def cancel() -> None:
+    """Stop a synthesis in progress where the engine allows it (piper; the others are short
+    calls to native libraries or programs); the interrupted call raises."""
+    from . import piper
+
+    piper.cancel()
+
+
 def synthesize(text: str, engine: str = "espeak", voice: str | None = None, speed: float = 1.0,
                pitch: float | None = None) -> tuple[AudioChunk, list[Phoneme]]:
     """Speak ``text``; returns the audio and its ARPAbet phones with times in seconds.
