@@ -20,6 +20,13 @@ from marionette.core.types import MotionFrame
 from marionette.core.face.extract import MotionExtractor, MotionReference
 
 POSE_AXES = ("pitch", "yaw", "roll")
+# The face width, in pixels, the trackers read at. The flow and lid/iris trackers match windows
+# and strips of fixed pixel sizes tuned on faces about 160 px wide (core/face/flow.py WINDOW,
+# core/face/lid_track.py), and the analyser gains were calibrated there; a camera-like framing
+# shows faces from 160 to 330 px in a 512x512 or 1280x720 frame, and read as they are, a blink
+# of 1 on a 256 px face read 0.4. So each rendered frame is resized to this face width before it
+# is analysed (the motion is read in face widths, so nothing else changes); see _AnalysisScale.
+ANALYSIS_FACE_PX = 160.0
 CHANNEL_TARGET = 0.15  # |commanded - measured| per blendshape channel
 POSE_TARGET_DEG = 2.0
 PSNR_TARGET_DB = 40.0
@@ -155,8 +162,32 @@ def psnr(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
 
 
+class _AnalysisScale:
+    """A renderer seen at ANALYSIS_FACE_PX: base, render() and face_box resized by one factor."""
+
+    def __init__(self, renderer: object) -> None:
+        self._r = renderer
+        self.k = ANALYSIS_FACE_PX / float(renderer.face_width_px)
+        self.bases = renderer.bases
+        self.authored_bases = getattr(renderer, "authored_bases", renderer.bases)
+        self.face_box = tuple(int(round(v * self.k)) for v in renderer.face_box)
+        self.base = self._resize(renderer.base)
+
+    def _resize(self, image: np.ndarray) -> np.ndarray:
+        import cv2
+
+        size = (max(1, round(image.shape[1] * self.k)), max(1, round(image.shape[0] * self.k)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA if self.k < 1 else cv2.INTER_CUBIC)
+
+    def render(self, motion: MotionFrame) -> np.ndarray:
+        return self._resize(self._r.render(motion))
+
+
 def evaluate_portrait(name: str, renderer: object, analyzer: object, cases=CASES) -> tuple[list[CaseResult], float, float, list[str]]:
-    """Every case on one renderer. Returns (results, psnr neutral, psnr identity warp, failures)."""
+    """Every case on one renderer. Returns (results, psnr neutral, psnr identity warp, failures).
+    Frames are analysed at ANALYSIS_FACE_PX (renderers without face_width_px as they are)."""
+    if hasattr(renderer, "face_width_px") and abs(ANALYSIS_FACE_PX / renderer.face_width_px - 1.0) > 0.05:
+        renderer = _AnalysisScale(renderer)
     from marionette.core.render.face_frame import HeadPose
     from marionette.core.face.flow import flow_confidence, refine_with_flow
     from marionette.core.face.landmarks import NoFaceError
