@@ -212,3 +212,32 @@ def test_emotions_colour_speech_without_breaking_lip_closure(spoken):
     for label in ("neutral", "angry", "fearful", "disgusted", "contempt"):
         tr = teach(phones, fps=30, features=feats, seed=1, emotion=Emotion(label, 1.0))
         assert np.isfinite(tr.values).all()
+
+
+# ------------------------------------------------------------------------ against the articulation yardstick
+def test_teacher_meets_the_articulation_targets(spoken):
+    """Issue 11's targets, on the engine's own phone timings, scored by tools/articulation (a truth
+    from a phonetics table that shares no code with the teacher)."""
+    from marionette.tools.articulation import metrics as am
+    from marionette.tools.articulation.phones import truth_track
+
+    audio, phones, feats = spoken
+    track = teach(phones, fps=am.FPS, duration=audio.duration, features=feats, seed=1)
+    truth = truth_track(phones, np.arange(len(track)) / am.FPS)
+    s = am.tally(track.values, truth, phones).scores()
+    assert s["r_within_speech"] >= 0.8 and s["bilabial_recall"] == 1.0 and s["bilabial_precision"] >= 0.8, s
+    assert s["open_vowel_closed"] <= 0.01 and s["open_vowel_jaw_median"] >= 0.5 and abs(s["lag_ms"]) <= 10, s
+
+
+def test_lips_are_together_at_rest_and_part_for_speech():
+    phones = P(("SIL", 0.5), ("HH", 0.08), ("AA", 0.2), ("SIL", 0.6), ("M", 0.08), ("AA", 0.2), ("SIL", 0.5))
+    tr = teach(phones, fps=FPS, seed=0)
+    j, c = tr.channel("jawOpen"), tr.channel("mouthClose")
+    for t in (0.2, 1.1, 1.9):  # before speech, in the pause, after speech
+        k = int(t * FPS)
+        assert c[k] >= max(j[k], 0.05) - 1e-6, (t, j[k], c[k])  # sealed, also on a portrait with parted lips
+    k = int(0.68 * FPS)  # the first AA
+    assert j[k] - c[k] > 0.4
+    # Before the M the lips never part: the rest runs into the M's own closure.
+    seg = slice(int(1.0 * FPS), int(1.46 * FPS))
+    assert (lip_gap(tr.values)[seg] < 0.01).all()

@@ -33,6 +33,10 @@ _MOUTH_SPEECH = [CHANNEL_INDEX[c] for c in (
 _J, _C = CHANNEL_INDEX["jawOpen"], CHANNEL_INDEX["mouthClose"]
 _SMILES = [CHANNEL_INDEX["mouthSmileLeft"], CHANNEL_INDEX["mouthSmileRight"]]
 _ROUND = [CHANNEL_INDEX["mouthFunnel"], CHANNEL_INDEX["mouthPucker"]]
+SILENT = frozenset({"SIL", "SP", "SPN", "NSN", ""})
+BILABIAL = frozenset({"M", "B", "P"})
+REST_PAUSE = 0.15  # s: a pause at least this long is a rest (shorter ones are gaps between words)
+REST_IN, REST_OUT, REST_RAMP = 0.06, 0.06, 0.05  # s: the lips meet this long after speech stops, part before it starts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +49,7 @@ class TeacherConfig:
     lead_off: float = 0.0
     exponent: float = 2.0
     closure_tau: float | None = 0.02  # s: how fast the lips part after (meet before) a bilabial's span
+    rest_close: float = 0.05  # mouthClose at rest when the jaw is (nearly) shut
     brow_inner: float = 0.35
     brow_outer: float = 0.25
     brow_emphasis: float = 0.12
@@ -115,7 +120,37 @@ class Teacher:
         c = np.clip((closure - 0.2) / 0.6, 0.0, 1.0)
         c = c * c * (3 - 2 * c)
         out[:, _C] += c * np.maximum(out[:, _J] - out[:, _C], 0.0)
+        # At rest the lips are together: mouthClose at least the jaw (and never under REST_CLOSE, so a
+        # portrait shot with parted lips seals too; the renderer reads mouthClose relative to jawOpen).
+        r = self._rest(times)
+        out[:, _C] = np.maximum(out[:, _C], r * np.maximum(out[:, _J], cfg.rest_close))
         return np.clip(out, MOTION_LOW, MOTION_HIGH)
+
+    def _rest(self, times: np.ndarray) -> np.ndarray:
+        """0..1: how far the mouth is at rest: 1 inside a pause of at least REST_PAUSE s (and before
+        the first / after the last phone) from REST_IN s after it starts to REST_OUT s before it ends,
+        smooth ramps of REST_RAMP s; 0 elsewhere, so no spoken phone is touched."""
+        spoken = [p for p in self.phonemes if p.symbol not in SILENT]
+        out = np.zeros(times.size)
+        if not spoken:
+            return out + 1.0
+        gaps = [(None, spoken[0])] + [(a, b) for a, b in zip(spoken, spoken[1:])
+                                      if b.start - a.end >= REST_PAUSE] + [(spoken[-1], None)]
+        for before, after in gaps:
+            a = -np.inf if before is None else before.end
+            b = np.inf if after is None else after.start
+            # Next to an M/B/P the lips stay together: its own closure takes over at its edge.
+            if before is not None and before.symbol in BILABIAL:
+                up = (times >= a).astype(np.float64)
+            else:
+                up = np.clip((times - a - REST_IN) / REST_RAMP, 0.0, 1.0)
+            if after is not None and after.symbol in BILABIAL:
+                down = (times < b).astype(np.float64)
+            else:
+                down = np.clip((b - REST_OUT - times) / REST_RAMP, 0.0, 1.0)
+            w = np.minimum(up, down)
+            out = np.maximum(out, w * w * (3 - 2 * w))
+        return out
 
     def _add_recipe(self, out: np.ndarray) -> None:
         rounding = np.clip(out[:, _ROUND].sum(axis=1), 0, 1)
