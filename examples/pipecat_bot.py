@@ -45,7 +45,7 @@ from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.workers.runner import WorkerRunner
 
-from marionette.plugin.pipecat import AvatarOptions, MarionetteVideoService, SharedAssets
+from marionette.plugin.pipecat import AvatarOptions, MarionetteVideoService, SharedAssets, transport_video_delay
 
 log = logging.getLogger("pipecat_bot")
 WEB = Path(__file__).with_name("pipecat_web")
@@ -171,10 +171,12 @@ class BotServer:
 
     async def run_bot(self, conn: SmallWebRTCConnection, pc_id: str) -> None:
         o = self.options
-        transport = SmallWebRTCTransport(conn, TransportParams(
+        params = TransportParams(
             audio_in_enabled=False, audio_out_enabled=True, video_out_enabled=True, video_out_is_live=True,
-            video_out_width=o.width, video_out_height=o.height, video_out_framerate=int(o.fps)))
-        avatar = MarionetteVideoService(assets=self.assets, options=o)
+            video_out_width=o.width, video_out_height=o.height, video_out_framerate=int(o.fps))
+        transport = SmallWebRTCTransport(conn, params)
+        # Pictures wait for what the transport adds to the sound only (its audio chunk, an Opus frame).
+        avatar = MarionetteVideoService(assets=self.assets, options=o, video_delay=transport_video_delay(params))
         tts = OfflineTTS()
         script = SCRIPT * (100 if self.loop_script else 1)
         llm = ScriptedLLM(avatar, script)

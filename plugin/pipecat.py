@@ -65,15 +65,27 @@ def tools_schema():
     return ToolsSchema(standard_tools=out)
 
 
+def transport_video_delay(params) -> float:
+    """What a Pipecat output transport adds to sound and not to pictures: its audio chunk
+    (``audio_out_10ms_chunks`` x 10 ms, filled before it is sent) and one 20 ms Opus frame."""
+    return 0.01 * int(getattr(params, "audio_out_10ms_chunks", 4)) + 0.02
+
+
 class MarionetteVideoService(FrameProcessor):
     """Place after the TTS: ``Pipeline([..., tts, MarionetteVideoService(...), transport.output()])``.
 
     assets: shared across the services of one process (load portraits once); options: the avatar.
     The output transport needs ``video_out_enabled=True, video_out_is_live=True`` and the avatar's
-    width, height and frame rate."""
+    width, height and frame rate. video_delay: seconds pictures are held back beyond their
+    presentation time, for a transport that delays sound more than pictures (SmallWebRTC: its
+    40 ms audio chunks and 20 ms Opus frames; transport_video_delay() says how much)."""
 
-    def __init__(self, *, assets: SharedAssets | None = None, options: AvatarOptions | None = None, **kwargs) -> None:
+    def __init__(self, *, assets: SharedAssets | None = None, options: AvatarOptions | None = None,
+                 video_delay: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
+        if not 0.0 <= video_delay <= 1.0:
+            raise ValueError(f"video_delay {video_delay} s, expected 0..1")
+        self.video_delay = float(video_delay)
         self.assets = assets or SharedAssets()
         self.options = options or AvatarOptions()
         self.session: AvatarSession | None = None
@@ -152,7 +164,7 @@ class MarionetteVideoService(FrameProcessor):
     def _from_engine_video(self, frame: VideoFrame) -> None:
         img = frame.image
         out = OutputImageRawFrame(image=img.tobytes(), size=(img.shape[1], img.shape[0]), format="RGB")
-        self._enqueue(frame.t, out)
+        self._enqueue(frame.t + self.video_delay, out)
 
     def _from_engine_audio(self, chunk: AudioChunk) -> None:
         pcm = (np.clip(chunk.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
@@ -206,4 +218,5 @@ class MarionetteVideoService(FrameProcessor):
             await self.push_frame(item)
 
 
-__all__ = ["MarionetteVideoService", "TOOL_NAMES", "apply_tool", "tools_schema", "AvatarOptions", "SharedAssets"]
+__all__ = ["MarionetteVideoService", "TOOL_NAMES", "apply_tool", "tools_schema", "transport_video_delay",
+           "AvatarOptions", "SharedAssets"]

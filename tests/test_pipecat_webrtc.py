@@ -134,6 +134,17 @@ def test_browser_receives_avatar_with_mouth_moving_with_the_sound(bot):
             if len(utts) == 4 and time.time() > utts[-1]["wall"] + utts[-1]["seconds"] + 1.5:
                 break
         av = page.evaluate("window.marionetteAV")
+        # Where the browser holds each track: mean jitter-buffer delay of what it played so far.
+        jitter = page.evaluate("""async () => {
+            const out = {};
+            (await window.marionettePC.getStats()).forEach((r) => {
+                if (r.type === "inbound-rtp" && r.jitterBufferEmittedCount)
+                    out[r.kind] = Math.round(1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount);
+            });
+            return out;
+        }""")
+        msid = page.evaluate("window.marionettePC.remoteDescription.sdp.split('\\n').filter(l => l.startsWith('a=msid:'))"
+                             ".map(l => l.split(' ')[0])")
         origin = page.evaluate("performance.timeOrigin")
         browser.close()
     bot_stats = next(iter(stats.values()))
@@ -171,7 +182,8 @@ def test_browser_receives_avatar_with_mouth_moving_with_the_sound(bot):
     report = {"video_frames": len(video), "video_fps": round(fps, 1), "bot_video_frames": bot_stats["video_frames"],
               "bot_audio_blocks": bot_stats["audio_blocks"], "mouth_open_speaking": round(open_speaking, 3),
               "mouth_open_quiet": round(open_quiet, 3), "av_offset_ms": lag_ms, "av_correlation": round(r, 3),
-              "tts_to_browser_sound_ms": [round(x) for x in lat], "shot": str(shot) if shot else None}
+              "tts_to_browser_sound_ms": [round(x) for x in lat], "jitter_buffer_ms": jitter,
+              "one_media_stream": len(set(msid)) == 1, "shot": str(shot) if shot else None}
     print("pipecat webrtc:", json.dumps(report))
     if SHOTS:
         (Path(SHOTS) / "pipecat_webrtc.json").write_text(json.dumps(report, indent=1))
