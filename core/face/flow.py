@@ -45,11 +45,11 @@ class LkSettings:
 
 
 OFFLINE = LkSettings()
-# A camera frame's budget (core.tracking): a smaller window, one pyramid level (the mesh's guess
-# starts each point within a few pixels) and a third of the iterations (they converge in fewer)
-# cost about a third of OFFLINE; on renders the points moved by 0.0003 px on average against two
-# levels, and tools/camera_eval.py measures the whole chain.
-REALTIME = LkSettings(window=11, levels=1, iterations=10)
+# A camera frame's budget (core.tracking): a smaller window, one level less and a third of the
+# iterations (they converge in fewer) cost about 60 % of OFFLINE. One level only (15 % less
+# again) was tried and undone: the mesh under-reads a wide jaw by more than one level can
+# reach, and the cross-identity chain of tools/camera_eval.py read pucker 0.8 into an open jaw.
+REALTIME = LkSettings(window=11, levels=2, iterations=10)
 
 
 def refine_with_flow(reference_image: np.ndarray, reference: FaceLandmarks, image: np.ndarray,
