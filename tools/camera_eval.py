@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from marionette.core.clock import FakeClock
 from marionette.core.motion_space import ALL_CHANNELS, CHANNEL_INDEX
 from marionette.core.track import MotionTrack
-from marionette.core.types import N_CHANNELS, NEUTRAL_VECTOR
+from marionette.core.types import NEUTRAL_VECTOR
 
 CHANNEL_TARGET = 0.15
 POSE_TARGET_DEG = 2.0
