@@ -30,6 +30,7 @@ MOUTH_CHANNELS = (
 )
 JAW_CHANNELS = ("jawOpen", "jawLeft", "jawRight", "jawForward")
 SUBPIXEL = 4  # fillPoly shift: polygons are drawn at 1/16 px precision
+LOWER_TEETH_TRAVEL = 0.8
 
 
 def _outline_matrix(k: int = 4) -> np.ndarray:
@@ -98,7 +99,7 @@ class MouthLayer:
         inner = _poly_mask(shape, _smooth_outline(local)).astype(np.float32) / 255
         lips = _poly_mask(shape, outer - origin).astype(np.float32) / 255 * (1 - inner)
         lip_rgb = (crop * lips[..., None]).sum((0, 1)) / max(lips.sum(), 1.0)
-        cavity = (lip_rgb * np.array([0.22, 0.09, 0.09])).astype(np.float32)
+        cavity = (lip_rgb * np.array([0.26, 0.11, 0.1])).astype(np.float32)
         gap = float(pts[14, 1] - pts[13, 1])
         real = gap > 0.03 * f and inner.sum() > 0.002 * f * f
 
@@ -165,6 +166,12 @@ class MouthLayer:
         for c in JAW_CHANNELS:
             if c in bases.channels:
                 jaw[bases.index(c)] = bases.deltas[bases.index(c)][[14, 87, 317]].mean(0)
+        if "jawOpen" in bases.channels:
+            # The lower lip rolls down and off the incisors as the jaw drops: the teeth travel
+            # LOWER_TEETH_TRAVEL of the lip's drop, so a wide mouth shows the lower teeth's
+            # edges above the lip (riding exactly with the lip they stayed hidden behind it,
+            # and a yawn was a dark hole over a lip).
+            jaw[bases.index("jawOpen")] *= LOWER_TEETH_TRAVEL
         # neutral output px -> canonical xy (inverse of frame.to_image, dropping z)
         ca, sa = np.cos(frame.angle), np.sin(frame.angle)
         rinv = np.array([[ca, sa], [-sa, ca]]) / f
@@ -218,7 +225,7 @@ class MouthLayer:
         half = np.maximum((hi - lo) / 2, 1.0)
         gx = np.minimum(((np.arange(size[0], dtype=np.float32) + 0.5 - ctr[0]) / half[0]) ** 2, 1.0)
         gy = np.minimum(((np.arange(size[1], dtype=np.float32) + 0.5 - ctr[1]) / half[1]) ** 2, 1.0)
-        depth = np.add.outer(0.45 + 0.28 * gy, 0.94 * gx)
+        depth = np.add.outer(0.55 + 0.28 * gy, 0.84 * gx)  # the throat is dark, not black
         acc = depth[..., None] * self.cavity
         # Light reaches the tongue and the lower teeth through the opening: in a narrow one they
         # sit in the upper lip's shadow, in a wide one they catch the light (the upper teeth, in
@@ -255,9 +262,9 @@ def _tongue(lip_rgb: np.ndarray, xs: np.ndarray, ys: np.ndarray, bot: np.ndarray
     people and to landmark models alike). A faint midline groove and a soft highlight give it
     volume."""
     rgb = np.clip(lip_rgb * np.array([0.95, 0.6, 0.6]), 0, 255).astype(np.float32)
-    top = bot[None, :] - 0.075 * f  # the dorsum's highest point, in the neutral mouth
+    top = bot[None, :] - 0.09 * f  # the dorsum's highest point, in the neutral mouth
     cx = float(np.mean(xs[0]))
-    ry = 0.11 * f
+    ry = 0.13 * f
     cy = top + ry
     d = ((xs - cx) / (0.17 * f)) ** 2 + ((ys - cy) / ry) ** 2
     a = np.clip((1.0 - d) * 5, 0, 1)
