@@ -22,7 +22,7 @@ from marionette.core.errors import InputError
 from marionette.core.engine import Engine, EngineStats, StatusEvent
 from marionette.core.types import AudioChunk, Emotion, MotionFrame, SpeechMark, VideoFrame
 
-from marionette.core.memory import rss_mb
+from marionette.core.memory import release_free_memory, rss_mb
 from marionette.core.speech.stream import FallbackSynthesizer, SpeechLimits, TextSpeaker
 
 from .config import RunConfig
@@ -444,6 +444,7 @@ def build_live(cfg: RunConfig, *, clock: Clock | None = None, parts: Parts | Non
         engine.add_sink(mo)
         sinks["motion_out"] = mo
         note("motion out", True, f"{mo.path} (+ {mo.wav_path.name})")
+    release_free_memory()  # portrait analysis and the voice's warm-up leave ~20 MB of freed heap
     limits = SpeechLimits(max_chars=a.max_queued_chars, max_seconds=a.max_queued_seconds,
                           total_chars=max(SpeechLimits.total_chars, 2 * a.max_queued_chars))
     return LiveApp(engine, clock=clock, mixer=mixer, playback=playback, mic=mic, sinks=sinks, notes=notes,

@@ -128,6 +128,9 @@ async def measure(url: str, token: str, pid: int, lengths: list[int], hold: floa
                 await asyncio.sleep(hold)
                 row["rss_peak_speaking_mb"] = sampler.peak()
                 await client.request("interrupt")
+                t1 = time.monotonic()
+                await _idle(client)
+                row["idle_after_interrupt_s"] = round(time.monotonic() - t1, 2)
                 await asyncio.sleep(settle)
                 row["rss_after_interrupt_mb"] = round(_rss_mb(pid), 1)
             else:
