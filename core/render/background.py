@@ -173,7 +173,12 @@ class Background:
     def build(cls, spec: BackgroundSpec, base: np.ndarray, alpha: np.ndarray,
               coverage: np.ndarray | None) -> "Background":
         bg = plate(spec, base, alpha, coverage)
-        a = alpha.astype(np.float32)[..., None] * (1 / 255)
+        if spec.mode == "keep":
+            # At rest the photo is shown as shot wherever it exists (the plate is a guess):
+            # only what lies beyond the photo comes from the plate.
+            a = (np.ones(alpha.shape, np.float32) if coverage is None else coverage)[..., None]
+        else:
+            a = alpha.astype(np.float32)[..., None] * (1 / 255)
         still = (base * a + bg * (1 - a) + 0.5).astype(np.uint8)
         out = cls(spec, bg, alpha, still)
         out.still_base = base
