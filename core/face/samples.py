@@ -15,6 +15,14 @@ none stored in this repository.
 - ``biden``: Joe Biden's official vice-presidential portrait (2013), public domain (US federal
   government work); same source as ``obama`` (``biden.jpg``). 970x2204, full length, face about
   190 px: the "large photo, modest face" case.
+- ``obama_speech``: Barack Obama speaking at a lectern, mouth open mid-word, eyes turned aside
+  (``tests/test_images/obama2.jpg`` of the same sdist; a White House photograph, public domain).
+  626x1200.
+- ``obama_standing``: Barack Obama standing, full length, face about 100 px in a 1434x2333
+  picture (``obama3.jpg``, same sdist, White House photograph, public domain).
+- Two framings derived from the photos above (see evaluation_faces): ``hopper_tight``, a tight
+  square crop around Hopper's face (face about two thirds of the picture, glasses), and
+  ``obama_landscape``, Obama's portrait cut to a landscape 800x533.
 
 ``python tests/faces.py`` fetches and checks them (scripts/setup.sh --test runs it). scikit-image and
 matplotlib come with the ``test`` extra; a missing one raises an InputError naming it.
@@ -41,6 +49,8 @@ FACE_RECOGNITION_SDIST = "face-recognition==1.3.0"
 SDIST_FILES = {
     "obama": ("tests/test_images/obama.jpg", "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"),
     "biden": ("tests/test_images/biden.jpg", "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c"),
+    "obama_speech": ("tests/test_images/obama2.jpg", "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6"),
+    "obama_standing": ("tests/test_images/obama3.jpg", "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3"),
 }
 
 
@@ -112,3 +122,20 @@ def portrait_faces() -> dict[str, np.ndarray]:
     faces = _load_all()
     return {k: faces[k] for k in ("astronaut", "hopper", "obama")}
 
+
+def evaluation_faces() -> dict[str, np.ndarray]:
+    """Seven faces the expression bases were not calibrated on (calibration uses Biden), for
+    `marionette eval control --faces evaluation`: the three portraits, Obama mid-word and
+    standing, and two framings a user brings: a tight square crop (Hopper, glasses) and a
+    landscape 800x533 cut (Obama). Crops are fixed pixel boxes, so the set is reproducible."""
+    import cv2
+
+    faces = _load_all()
+    out = {k: faces[k] for k in ("astronaut", "hopper", "obama", "obama_speech", "obama_standing")}
+    out["hopper_tight"] = np.ascontiguousarray(faces["hopper"][94:371, 124:401])  # 277x277 around the face
+    o = faces["obama"]
+    small = cv2.resize(o, (800, round(o.shape[0] * 800 / o.shape[1])), interpolation=cv2.INTER_AREA)
+    out["obama_landscape"] = np.ascontiguousarray(small[40:573])
+    for img in out.values():
+        img.flags.writeable = False
+    return out

@@ -63,6 +63,9 @@ def _articulation_run(args) -> int:
 def _control_args(p) -> None:
     p.add_argument("--portrait", action="append", metavar="IMAGE",
                    help="portrait to evaluate (repeatable; default: the sample faces astronaut, hopper, obama)")
+    p.add_argument("--faces", choices=("portraits", "evaluation"), default="portraits",
+                   help="without --portrait: 'portraits' (astronaut, hopper, obama; default) or 'evaluation' "
+                        "(seven faces: those three, Obama mid-word and standing, a tight crop, a landscape cut)")
     p.add_argument("--size", default="512x512", help="render size (default 512x512)")
     p.add_argument("--json", action="store_true", help="print the whole report as one JSON object")
     p.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
@@ -79,6 +82,10 @@ def _control_run(args) -> int:
 
     if args.portrait:
         portraits = {Path(p).stem: load_image(p) for p in args.portrait}
+    elif args.faces == "evaluation":
+        from ...core.face.samples import evaluation_faces
+
+        portraits = evaluation_faces()
     else:
         from ...core.face.samples import portrait_faces
 
