@@ -241,3 +241,15 @@ def test_lips_are_together_at_rest_and_part_for_speech():
     # Before the M the lips never part: the rest runs into the M's own closure.
     seg = slice(int(1.0 * FPS), int(1.46 * FPS))
     assert (lip_gap(tr.values)[seg] < 0.01).all()
+
+
+def test_a_short_bilabial_is_shut_on_any_30fps_frame_grid():
+    """A 10 ms P (the aligner's fast-speech pass and TTS engines time some stops that short) still
+    shows a shut frame at 30 fps wherever the frame grid falls (the closure lasts min_closure)."""
+    phones = P(("SIL", 0.3), ("AA", 0.15), ("P", 0.01), ("AA", 0.15), ("SIL", 0.3))
+    teacher = Teacher(phones, seed=0)
+    for phase in np.arange(0.0, 1 / 30, 0.002):
+        times = phase + np.arange(0, 0.91, 1 / 30)
+        gap = lip_gap(teacher.values(times))
+        near = (times > 0.42) & (times < 0.49)
+        assert gap[near].min() < 0.005, f"no shut frame at phase {phase * 1000:.0f} ms"

@@ -51,12 +51,14 @@ def segments(phonemes: Sequence[Phoneme], table: VisemeTable) -> Segments:
 
 def blend(times: np.ndarray, segs: Segments, table: VisemeTable, *, lead_on: float = 0.0,
           lead_off: float = 0.0, exponent: float = 2.0, reach: float = 0.4,
-          closure_tau: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+          closure_tau: float | None = None, min_closure: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Mouth channels at ``times`` (s): float32 (T, 58) (non-mouth columns 0), and closure (T,):
     how near in time a lip-closing phone is (1 inside its visual span, falling off outside it over
     ``closure_tau`` s, or as its dominance does when None), whatever its neighbours; the teacher
     uses it to make the lips meet. The lips part within a few tens of ms of a release, faster than
-    the jaw moves, hence a time scale of their own.
+    the jaw moves, hence a time scale of their own. A closure lasts at least ``min_closure`` s
+    (widened about the phone's centre): aligners and TTS engines time some stops at 30-40 ms, which
+    a 30 fps frame grid can step over entirely.
 
     Only segments within ``reach`` seconds of a time take part, so the cost per frame is bounded
     and a frame depends on a bounded stretch of phones (what streaming needs)."""
@@ -91,6 +93,9 @@ def blend(times: np.ndarray, segs: Segments, table: VisemeTable, *, lead_on: flo
         w = dom / np.maximum(total, 1e-12)
         out[a:a + 256][:, cols] = (w @ table.targets[k][:, cols]).astype(np.float32)
         if closure_tau is not None:
+            if min_closure > 0:
+                half = np.maximum(0.5 * (min_closure - (v1[idx] - v0[idx])), 0.0)[None, :]
+                before, after = np.maximum(before - half, 0.0), np.maximum(after - half, 0.0)
             d = (before / closure_tau) ** exponent + (after / closure_tau) ** exponent
         shape = np.where(closing[k][None, :], np.exp(-d), 0.0)
         closure[a:a + 256] = shape.max(axis=1)

@@ -49,6 +49,7 @@ class TeacherConfig:
     lead_off: float = 0.0
     exponent: float = 2.0
     closure_tau: float | None = 0.02  # s: how fast the lips part after (meet before) a bilabial's span
+    min_closure: float = 0.04  # s: the shortest lip closure (longer than a 30 fps frame: no frame grid steps over one)
     rest_close: float = 0.05  # mouthClose at rest when the jaw is (nearly) shut
     brow_inner: float = 0.35
     brow_outer: float = 0.25
@@ -100,7 +101,7 @@ class Teacher:
         cfg, emo = self.config, self.emotion
         times = np.asarray(times, np.float64)
         mouth, closure = blend(times, self._segs, self.table, lead_on=cfg.lead_on, lead_off=cfg.lead_off,
-                               exponent=cfg.exponent, closure_tau=cfg.closure_tau)
+                               exponent=cfg.exponent, closure_tau=cfg.closure_tau, min_closure=cfg.min_closure)
         out = np.tile(NEUTRAL_VECTOR, (times.size, 1)).astype(np.float32)
         out[:, _MOUTH_SPEECH] += mouth[:, _MOUTH_SPEECH] * _style(emo, "articulation")
         if features is not None:
