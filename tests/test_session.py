@@ -1,0 +1,39 @@
+"""plugin/session.py: what an agent pushes into a session comes out of its outputs, all of it, once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+
+from marionette.plugin.session import AvatarOptions, AvatarSession, FrameOutput, SharedAssets
+
+
+@pytest.mark.xfail(strict=True, reason="the live engine loses about 15 % of pushed speech between "
+                   "PlaybackSource.read() and its sinks (mix and played alike; seen 2026-12-06, reported); "
+                   "remove this mark when the engine passes it")
+def test_every_pushed_sample_reaches_the_outputs():
+    from marionette.core.speech import synthesize
+
+    assets = SharedAssets()
+    options = AvatarOptions(width=128, height=128)
+    audio, _ = synthesize("Hello there. This is the avatar, speaking for a test.", engine="espeak")
+    pcm = (np.clip(audio.samples, -1, 1) * 32767).astype("<i2")
+
+    async def main() -> list:
+        got: list = []
+        session = AvatarSession.create(assets, options, outputs=(FrameOutput("cap", lambda f: None, got.append),))
+        session.start()
+        await asyncio.sleep(0.5)
+        session.push_pcm16(pcm.tobytes(), audio.sample_rate)
+        session.control.end_segment()
+        await asyncio.sleep(pcm.size / audio.sample_rate + 3.0)
+        await session.close()
+        return got
+
+    out = np.concatenate([c.samples for c in asyncio.run(main())])
+    ref = ss.resample_poly(pcm.astype(np.float32) / 32768, 16000, audio.sample_rate)  # the engine's 16 kHz
+    loud_out, loud_in = np.sum(np.abs(out) > 0.01) / 16000, np.sum(np.abs(ref) > 0.01) / 16000
+    assert loud_out >= 0.95 * loud_in, f"{loud_out:.2f} s of speech came out of {loud_in:.2f} s pushed"
