@@ -183,7 +183,8 @@ def save_frames(a_video: Path, b_video: Path, holds, out_dir: Path, names=None) 
     return paths
 
 
-def evaluate(face_a: str, face_b: str, workdir: Path, frames_dir: Path | None = None) -> dict:
+def evaluate(face_a: str, face_b: str, workdir: Path, frames_dir: Path | None = None,
+             segments: tuple[Segment, ...] = SEGMENTS) -> dict:
     """Faces are image paths. Writes the command, both videos and (optionally) PNG pairs."""
     from marionette.core.face import FaceAnalyzer
     from marionette.core.render.portrait import load_renderer
@@ -191,7 +192,7 @@ def evaluate(face_a: str, face_b: str, workdir: Path, frames_dir: Path | None = 
     from marionette.core.render.video import write_video
 
     workdir.mkdir(parents=True, exist_ok=True)
-    command, holds = command_track()
+    command, holds = command_track(segments)
     cmd_path = workdir / "command.json"
     command.save(cmd_path)
     a_video = workdir / "face_a.mp4"

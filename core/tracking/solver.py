@@ -19,16 +19,15 @@ from ..render.face_frame import RIGID_POINTS, FaceFrame, HeadPose
 from ..types import MotionFrame
 
 MAX_ACTIVE_SET_STEPS = 25
-# A prior on what a face shows: the core channels (jaw, smiles, blinks, sideways gaze, brows
-# raised, pucker and funnel) are fitted freely; every other channel pays a ridge of DAMPED_WEIGHT
-# times its own curvature, so alone it reads 1 / (1 + DAMPED_WEIGHT) of itself and it shows only
-# where it explains clearly more than the core channels can. Why: on rendered faces the landmark
-# fit explained an open jaw partly as mouthRollLower 0.6-0.96, mouthPress and mouthFrown 0.3-0.6,
-# and a pitch as vertical gaze 0.3 (tools/camera_eval.py, obama and astronaut); driving a second
-# face with those made it pout and frown. With 4 they stay under 0.15 there. The cost, to know:
-# a real frown, squint, sneer or lip press reads at about a fifth of its strength.
-CORE_PREFIXES = ("jawOpen", "mouthSmile", "eyeBlink", "eyeLookIn", "eyeLookOut", "browInnerUp", "mouthPucker",
-                 "mouthFunnel")
+# A prior on what a face shows: the core channels (jaw, smiles, blinks, sideways gaze, inner brows
+# raised) are fitted freely; every other channel pays a ridge of DAMPED_WEIGHT times its own
+# curvature, so alone it reads 1 / (1 + DAMPED_WEIGHT) of itself and it shows only where it
+# explains clearly more than the core channels can. Why: on rendered faces the landmark fit
+# explained an open jaw partly as mouthRollLower 0.6-0.96, mouthPress and mouthFrown 0.3-0.6 (and,
+# on the astronaut, mouthPucker 0.4-0.75), and a pitch as vertical gaze 0.3 (tools/camera_eval.py);
+# driving a second face with those made it pout and frown. The cost, to know: a real frown,
+# squint, sneer, pucker or lip press reads at about a fifth of its strength.
+CORE_PREFIXES = ("jawOpen", "mouthSmile", "eyeBlink", "eyeLookIn", "eyeLookOut", "browInnerUp")
 DAMPED_WEIGHT = 4.0
 POSE_STEPS = 4  # Gauss-Newton steps from the previous frame's pose (it moves a few degrees a frame)
 _RIGID = np.array(RIGID_POINTS)
