@@ -60,13 +60,16 @@ QUIET_RMS = 10 ** (QUIET_DB / 20)
 RETUNE_EVERY = 5.0  # s between checks of the measured latency against av_delay
 RETUNE_STEP = 0.008  # s; smaller differences are left alone
 RETUNE_QUIET = 0.3  # s of quiet mix (and no utterance of ours playing) before av_delay may move
+RETUNE_URGENT = 0.06  # s; off by more (a machine that got busy mid-speech), av_delay moves at once
 
 
 def estimate_av_delay(lookahead: float, fps: float) -> float:
     """The picture's latency before the engine has measured it: generator lookahead + the feature
-    window's half (12.5 ms) + a tick (the newest whole frame trails the newest audio by up to one).
-    The engine then retunes av_delay to the measured latency."""
-    return float(lookahead) + 0.0125 + 1.0 / fps
+    window's half (12.5 ms) + half a tick (the newest whole frame trails the newest audio by 0 to 1
+    tick, depending on how the audio's and the ticks' grids lie: half on average, so the first
+    utterance, played before any pause lets av_delay move, is off by at most half a tick). The
+    engine then retunes av_delay to the measured latency."""
+    return float(lookahead) + 0.0125 + 0.5 / fps
 
 
 @dataclass
@@ -121,6 +124,8 @@ class Engine:
         self._quiet_since: float | None = None
         self._speaking = 0  # 1 while an utterance of ours plays (from the sources' marks)
         self._marks: deque[SpeechMark] = deque(maxlen=200)  # heard-time stamped, not yet shown
+        self._ahead: deque[MotionFrame] = deque(maxlen=int(10 * fps))  # generated before they are due
+        self._due_after = float(generator.lookahead) + 0.0125  # s of audio a frame waits for (+ feature window half)
         self.idle = idle if idle is not None else IdleLife()
         # Profiling measures real compute cost (also under a fake clock); pacing uses the Clock.
         self._timer = timer
@@ -311,6 +316,7 @@ class Engine:
             if self._phone_driven:
                 self.generator.set_phonemes([])  # reset() keeps phones for the next segment: drop them
             self._marks.clear()
+            self._ahead.clear()
             self._speaking = 0
             self._speech_t = -math.inf
             self._speech_stream_t = None
@@ -337,8 +343,8 @@ class Engine:
         s2 = s1 + min(self._feature_s, s3 - s1)
         if self._phone_driven:
             self._report_driver()
-        if generated:
-            newest = generated[-1]
+        newest = self._pace(generated, block)
+        if newest is not None:
             self._speech = newest.to_vector()
             self._speech_t = tick
             self._speech_stream_t = newest.t
@@ -391,8 +397,8 @@ class Engine:
         for name, a, b in zip(STAGES, (s0, s1, s2, s3, s4, s5), (s1, s2, s3, s4, s5, s6)):
             self._stage[name].add(b - a)
         out_t = self.clock.now()
-        if generated:
-            heard_t = self._audio.heard_at(generated[-1].t)
+        if newest is not None:
+            heard_t = self._audio.heard_at(newest.t)
             if heard_t is not None:
                 self._latency.add(max(0.0, out_t - heard_t))
         self._departure.add(max(0.0, out_t - tick))
@@ -501,6 +507,20 @@ class Engine:
         except Exception as e:  # a bad condition must not stop the show
             self._failed("stage:conditions", e)
 
+    def _pace(self, generated: list[MotionFrame], block: AudioChunk | None) -> MotionFrame | None:
+        """The newest generated frame that is due: one whose lookahead of audio has arrived. A
+        segment's end (flush) hands out its last frames before that; shown at once they would run
+        ahead of the picture's latency and then hold still until the next segment catches up
+        (a B just after a cut never showed), so they wait here for their audio like the rest."""
+        self._ahead.extend(generated)
+        if block is None or not self._ahead:
+            return None
+        due = block.t + block.duration - self._due_after + 1e-6
+        newest = None
+        while self._ahead and self._ahead[0].t <= due:
+            newest = self._ahead.popleft()
+        return newest
+
     def _due_marks(self, tick: float) -> list[SpeechMark]:
         """Speech marks whose sound is heard by this frame (they leave with it)."""
         out = []
@@ -516,10 +536,15 @@ class Engine:
             self._quiet_since = tick
 
     def _retune_av_delay(self, tick: float) -> None:
-        """Move av_delay to the measured picture latency, only in a pause (nothing of ours playing,
-        the mix quiet for a while): the jump then falls on silence in every sound output."""
+        """Move av_delay to the measured picture latency, in a pause (nothing of ours playing, the
+        mix quiet for a while): the jump then falls on silence in every sound output. Off by more
+        than RETUNE_URGENT (at least 30 frames measured), at once: a glitch beats speech out of sync."""
         p50 = self._latency.percentile(50)
-        if p50 is None or self._quiet_since is None or tick - self._quiet_since < RETUNE_QUIET:
+        if p50 is None:
+            return
+        pause = self._quiet_since is not None and tick - self._quiet_since >= RETUNE_QUIET
+        urgent = len(self._latency) >= 30 and abs(p50 - self.av_delay) > RETUNE_URGENT
+        if not (pause or urgent):
             return
         self._next_retune = tick + RETUNE_EVERY
         if abs(p50 - self.av_delay) > RETUNE_STEP:

@@ -8,9 +8,10 @@ start and end (core/engine/phones.py), so each segment has one driver.
 One lookahead for both: frames of the quicker part are held until the audio reaches t +
 ``lookahead`` (the larger of the two), so the picture's latency, and with it the A/V delay every
 sound output uses, is the same whoever drives; a switch neither jumps the mouth forward in time
-nor moves the sound. Trade-off: the quicker part pays the slower one's latency. Where the driver
-changes, the new segment starts from the last frame shown and its difference decays (mouth in
-60 ms, head and face in 400 ms), so no seam shows. Emotion reaches both parts as a condition; a
+nor moves the sound. Trade-off: the quicker part pays the slower one's latency. Where a segment
+starts (a new driver, or the next chunk of an utterance, whose teacher restarts its sway), head,
+brows and eyes start from the last frame shown and the difference decays over 400 ms, so no seam
+shows; the mouth is left exact (a B at a chunk's first phone must close, and lips move fast anyway). Emotion reaches both parts as a condition; a
 part that cannot take it (the envelope) gets the emotion's FACS recipe added here, blended in.
 """
 
@@ -26,8 +27,7 @@ from ..stages import Conditioned, MotionGenerator
 from ..types import AudioFeatures, Conditions, Emotion, MotionFrame, Phoneme
 
 RATE = 100.0  # feature frames per second
-MOUTH_DECAY = 0.06  # s: the mouth follows the new driver almost at once
-FACE_DECAY = 0.4  # s: head pose, brows and eyes glide over
+FACE_DECAY = 0.4  # s: head pose, brows and eyes glide over a segment start (the mouth is never blended)
 EMOTION_BLEND = 0.5  # s
 _MOUTH = np.array([n.startswith(("jaw", "mouth", "cheekPuff", "tongue")) for n in ALL_CHANNELS])
 
@@ -125,8 +125,7 @@ class PerSourceGenerator:
             if self._seam is not None:
                 off, t0 = self._seam
                 dt = max(0.0, f.t - t0)
-                decay = np.where(_MOUTH, math.exp(-dt / MOUTH_DECAY), math.exp(-dt / FACE_DECAY)).astype(np.float32)
-                v = v + off * decay
+                v = v + np.where(_MOUTH, 0.0, off * math.exp(-dt / FACE_DECAY)).astype(np.float32)
                 if dt > 5 * FACE_DECAY:
                     self._seam = None
             self._last = v
