@@ -146,3 +146,22 @@ def test_openfacefx_peer_with_the_words_closes_every_bilabial():
     pred = peers.predictor("openfacefx")(SimpleNamespace(phones=PHONES), None, N)
     s = scores(pred)
     assert s["bilabial_recall"] == 1.0 and s["r_within_speech"] > 0.5
+
+
+@pytest.mark.slow
+def test_export_then_score_tracks_made_elsewhere(tmp_path):
+    """--export writes the split's audio and words; tracks:DIR scores tracks another tool made for them
+    (here the truth itself written as marionette motion files at 30 fps: nearly perfect)."""
+    from marionette.core.track import MotionTrack
+    from marionette.tools.articulation.evaluate import evaluate, export, utterances
+
+    names = export("real", str(tmp_path), limit=2)
+    assert [p.name for p in sorted(tmp_path.glob("*.wav"))] == sorted(f"{n}.wav" for n in names)
+    for u in utterances("real", limit=2):
+        t = np.arange(int(u.audio.duration * 30)) / 30
+        MotionTrack(30.0, phones.truth_track(u.phones, t)).save(tmp_path / f"{u.name}.json")
+    r = evaluate(f"tracks:{tmp_path}", "real", limit=2)
+    assert r["r_within_speech"] > 0.97 and r["bilabial_recall"] == 1.0 and abs(r["lag_ms"]) <= 10
+    (tmp_path / f"{names[0]}.json").unlink()
+    with pytest.raises(Exception, match="no track for utterance"):
+        evaluate(f"tracks:{tmp_path}", "real", limit=2)

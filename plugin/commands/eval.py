@@ -39,7 +39,8 @@ def _articulation_args(p) -> None:
     p.add_argument("--generator", default="diffusion",
                    help="generator to judge: a registry name (envelope, teacher, diffusion, ...), rms (loudness "
                         "baseline), truth (the phone table itself), or a PyPI peer: openfacefx (with the words), "
-                        "openfacefx-energy (loudness); peers need `pip install marionette[peers]`")
+                        "openfacefx-energy (loudness); peers need `pip install marionette[peers]`; "
+                        "tracks:DIR scores motion tracks made elsewhere for the files --export wrote")
     p.add_argument("--split", default="real", choices=("real", "tts"),
                    help="recorded sentences of speakers never trained on (default) or held-out TTS voices")
     p.add_argument("--fps", type=float, default=30.0, help="generator frame rate (default 30)")
@@ -48,12 +49,19 @@ def _articulation_args(p) -> None:
     p.add_argument("--model", metavar="DIR", help="the diffusion model's directory (default: the shipped one), "
                                                     "e.g. the --out of `marionette train`")
     p.add_argument("--progress", action="store_true", help="print each utterance's scores to stderr")
+    p.add_argument("--export", metavar="DIR",
+                   help="write the split's audio (.wav) and transcripts (.txt) into DIR instead of scoring, for "
+                        "tools outside Marionette or the live path (score their tracks with --generator tracks:DIR)")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
 
 
 def _articulation_run(args) -> int:
-    from ...tools.articulation.evaluate import evaluate, format_report
+    from ...tools.articulation.evaluate import evaluate, export, format_report
 
+    if args.export:
+        names = export(args.split, args.export, args.limit)
+        print(f"{len(names)} utterances of the {args.split} split in {args.export} (<name>.wav, <name>.txt)")
+        return 0
     r = evaluate(args.generator, args.split, fps=args.fps, seed=args.seed, limit=args.limit, progress=args.progress,
                  model_dir=args.model)
     print(json.dumps(r) if args.json else format_report(r))

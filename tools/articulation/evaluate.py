@@ -69,6 +69,51 @@ def _registry_predictor(name: str, fps: float, seed: int, model_dir: str | None 
     return predict
 
 
+def _track_files(folder: str) -> Callable:
+    """Tracks made elsewhere (another tool, the live path's --motion-out) for the split's audio, as
+    written by export(): FOLDER/<utterance>.json or .csv, frame i at i / fps s from the audio's start."""
+    from pathlib import Path
+
+    from marionette.core.track import load_track
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"tracks folder {folder!r} does not exist; expected motion tracks named like the "
+                         "utterances that `eval articulation --export DIR` writes")
+
+    def predict(u: speech.Utterance, features: AudioFeatures, n: int) -> np.ndarray:
+        stem = u.name.replace(":", "_")
+        path = next((root / f"{stem}{ext}" for ext in (".json", ".csv") if (root / f"{stem}{ext}").is_file()), None)
+        if path is None:
+            raise InputError(f"no track for utterance {u.name!r} in {folder} (expected {stem}.json or .csv)")
+        track, _ = load_track(path)
+        t = np.arange(len(track)) / track.fps
+        grid = np.arange(n) / metrics.FPS
+        v = track.values
+        return np.stack([np.interp(grid, t, v[:, c]) for c in range(v.shape[1])], axis=1).astype(np.float32)
+
+    predict.takes_phones = False
+    return predict
+
+
+def export(split: str, folder: str, limit: int | None = None) -> list[str]:
+    """The split's audio (16 kHz wav) and transcripts (.txt) into ``folder``, one pair per utterance,
+    so any generator (a peer tool, the live path with a file source) can make tracks for them."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    names = []
+    for u in utterances(split, limit):
+        stem = u.name.replace(":", "_")
+        sf.write(root / f"{stem}.wav", np.asarray(u.audio.samples, np.float32), u.audio.sample_rate)
+        (root / f"{stem}.txt").write_text(u.text + "\n")
+        names.append(stem)
+    return names
+
+
 def predictor(name: str, *, fps: float = 30.0, seed: int = 0, model_dir: str | None = None) -> Callable:
     """A function (utterance, features, n frames) -> float32 (n, 58) at metrics.FPS."""
     if name == "truth":
@@ -79,6 +124,8 @@ def predictor(name: str, *, fps: float = 30.0, seed: int = 0, model_dir: str | N
         f = lambda u, feats, n: rms_track(feats, n)  # noqa: E731
         f.takes_phones = False
         return f
+    if name.startswith("tracks:"):
+        return _track_files(name.partition(":")[2])
     from . import peers
 
     if name in peers.PEERS:
