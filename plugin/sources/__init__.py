@@ -1,8 +1,9 @@
 """Audio sources for the live engine: microphone, file, text-to-speech and pushed PCM.
 
 All implement core.stages.AudioSource (read() -> AudioChunk | None, close()). Audio we play
-ourselves (PlaybackSource, FileSource) is paced on the clock and carries a playback_delay for
-A/V sync; the microphone is never delayed.
+ourselves (PlaybackSource, FileSource) is paced on the clock and declares core.stages.PlayedSource
+(its sound goes to the speaker sink, its phones and speech marks forward); the engine delays every
+sound output, never the microphone's way in (docs/engine.md).
 """
 
 from .file import FileSource

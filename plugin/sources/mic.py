@@ -75,7 +75,6 @@ class MicrophoneSource:
     estimated as (callback time - chunk duration - PortAudio's input latency)."""
 
     name = "microphone"
-    playback_delay = 0.0  # not our audio to delay
 
     def __init__(self, clock: Clock, *, device: int | str | None = None, sample_rate: int = 16000,
                  block: float = 0.01, retry_every: float = 1.0) -> None:
