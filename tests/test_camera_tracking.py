@@ -355,3 +355,21 @@ def test_set_drive_over_the_protocol():
     with pytest.raises(m.ProtocolError, match="no camera") as err:
         Commands(SimEngine(clock=clock), clock).execute(parsed.message)
     assert err.value.code == "not_available"
+
+
+def test_run_flags_make_the_camera_config():
+    from marionette.plugin.cli import build_parser
+    from marionette.plugin.commands.run import overrides_from_args
+    from marionette.plugin.config import ConfigError, load_config
+
+    def cfg(*argv):
+        return load_config(None, overrides_from_args(build_parser().parse_args(["run", *argv])))
+
+    c = cfg("--source", "camera")
+    assert c.camera.enabled and c.audio.source == "auto" and c.camera.drive == "camera"
+    c = cfg("--camera-file", "clip.mp4", "--source", "none", "--drive", "camera+audio", "--calibrate")
+    assert c.camera.file == "clip.mp4" and c.audio.source == "none" and c.camera.calibrate
+    assert cfg("--camera", "2").camera.device == 2 and cfg("--camera", "C920").camera.device == "C920"
+    with pytest.raises(ConfigError, match="camera.drive"):
+        load_config(None, {"camera.drive": "puppet"})
+    assert not cfg().camera.enabled

@@ -97,7 +97,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     if args.device is not None:
         o["audio.device"] = int(args.device) if args.device.isdigit() else args.device
     if args.source == "camera" or getattr(args, "camera", None) is not None or getattr(args, "camera_file", None):
-        o.pop("audio.source", None)  # the camera is not an audio source: audio stays as configured
+        if args.source == "camera":
+            o.pop("audio.source", None)  # the camera is not an audio source: audio stays as configured
         o["camera.enabled"] = True
     for attr, key in (("camera_file", "camera.file"), ("drive", "camera.drive"), ("calibrate", "camera.calibrate"),
                       ("camera_motion_out", "camera.motion_out")):
