@@ -158,3 +158,35 @@ def test_avatar_session_is_livekits_avatar_session():
     assert isinstance(avatar, AvatarSession) and avatar.provider == "marionette"
     with pytest.raises(ValueError, match="expected 64..2048"):
         MarionetteAvatar(width=8)
+
+
+def test_one_line_start_routes_the_agent_sessions_audio_into_the_avatar(assets, speech):
+    """MarionetteAvatar.start with livekit-agents' own AgentSession and an rtc.Room that is not
+    connected (no server here): the session's audio output becomes the avatar's receiver and the
+    runner reads it; publishing waits for a connection that never comes."""
+    from livekit.agents import AgentSession
+
+    pcm, rate = speech
+
+    async def main():
+        from marionette.core.control import SpeechEvent
+
+        agent_session = AgentSession()
+        room = rtc.Room()
+        avatar = MarionetteAvatar(width=SIZE, height=SIZE, assets=assets)
+        await avatar.start(agent_session, room=room)
+        out = agent_session.output.audio
+        events: list = []
+        avatar.video_gen.session.control.subscribe(lambda e: events.append(e) if isinstance(e, SpeechEvent) else None)
+        try:
+            assert isinstance(out, QueueAudioOutput) and avatar.runner is not None
+            await agent_says(out, pcm[: rate], rate)  # one second of the agent's speech
+            await asyncio.sleep(1.5)
+            return avatar.video_gen.session.engine.stats(), events
+        finally:
+            await avatar.aclose()
+
+    stats, events = asyncio.run(main())
+    assert stats.frames > 5, stats
+    # The avatar started speaking what the agent said (a pushed segment, on the frame that shows it).
+    assert [e.kind for e in events][:1] == ["start"] and events[0].speech_id.startswith("push-"), events
