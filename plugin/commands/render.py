@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                         "color:#RRGGBB, image:PATH, transparent (PNG frames carry the alpha)")
     p.add_argument("--contact-sheet", metavar="DIR",
                    help="write one PNG per portrait: every supported channel at 0, 0.5, 1 and the pose extremes")
+    p.add_argument("--gallery", metavar="DIR",
+                   help="write the README gallery into DIR (faces neutral/speaking/blink/turned, background "
+                        "modes, a short clip; e.g. docs/img/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from .motion import add_generation_options
 
@@ -44,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     args.framing = parse_shot(args.framing)
     BackgroundSpec.parse(args.background)  # a bad mode fails before any work
+    if args.gallery:
+        from ...tools.gallery import write_gallery
+
+        for path in write_gallery(args.gallery, progress=not args.no_progress):
+            print(path)
+        return 0
     if args.contact_sheet:
         from ...tools.contact_sheet import write_contact_sheets
 
