@@ -172,7 +172,9 @@ class AudioMixer:
     def heard_at(self, stream_t: float) -> float | None:
         """Clock time at which the audio at stream time stream_t was heard (None if forgotten)."""
         for end, heard in self._map:
-            if end >= stream_t:
+            # A block's end computed as t + duration can exceed end/rate by a rounding error: half a
+            # sample of slack, or the newest block would be "forgotten" and never reach a sink.
+            if end >= stream_t - 0.5 / self.rate:
                 return heard - (end - stream_t)
         return None
 
