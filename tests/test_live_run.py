@@ -57,12 +57,16 @@ def test_run_rejects_bad_config_with_a_clear_message(tmp_path):
 
 
 @pytest.mark.slow
-def test_doctor_reports_what_works_and_how_to_fix_the_rest():
-    r = cli("doctor", "--json")
+def test_doctor_reports_what_works_and_how_to_fix_the_rest(tmp_path):
+    # Ports 0: on a shared machine another engine may hold the defaults, and a taken port is a
+    # failure (run stops on it); tests/test_hardening.py checks that case.
+    cfg = tmp_path / "ports.toml"
+    cfg.write_text("[sinks]\nmjpeg_port = 0\n[control]\nport = 0\n[panel]\nport = 0\n")
+    r = cli("doctor", "--json", "--config", str(cfg))
     assert r.returncode == 0, r.stdout + r.stderr
     checks = {c["name"]: c for c in json.loads(r.stdout)}
     for name in ("face models", "renderer", "generator", "microphone", "speaker", "virtual camera", "OBS",
-                 "text-to-speech", "mp4 recording", "MJPEG port"):
+                 "text-to-speech", "mp4 recording", "MJPEG port", "control port", "panel port", "memory"):
         assert name in checks, name
     assert checks["face models"]["status"] == "ok" and checks["generator"]["status"] == "ok"
     for c in checks.values():
