@@ -193,15 +193,20 @@ class Background:
             self._layer = np.ascontiguousarray(np.dstack([self.still_base, self.alpha]))
         return self._layer
 
-    def composite(self, out: np.ndarray, person: np.ndarray, roi: tuple[int, int, int, int]) -> None:
+    def composite(self, out: np.ndarray, person: np.ndarray, roi: tuple[int, int, int, int],
+                  bands: list[tuple[int, int, int, int]] | None = None) -> None:
         """out[roi] = the warped person (RGBA, ``layer`` warped) over the plate, in 8-bit fixed
         point (cv2.multiply with a 1/255 scale: 0.65 ms at 512x512 where blendLinear's float
-        weights took 1.5 ms)."""
+        weights took 1.5 ms). bands: the warp's row bands (roi coordinates), outside which the
+        map is the identity and ``out`` already holds the picture at rest: only they are blended."""
         x0, y0, x1, y1 = roi
-        p = person[y0:y1, x0:x1]
-        a = np.ascontiguousarray(p[..., 3])
-        a3 = cv2.merge([a, a, a])
-        rgb = cv2.cvtColor(p, cv2.COLOR_RGBA2RGB)
-        out[y0:y1, x0:x1] = cv2.add(cv2.multiply(rgb, a3, scale=1 / 255),
-                                    cv2.multiply(self.plate[y0:y1, x0:x1], 255 - a3, scale=1 / 255))
-        self.last_alpha_roi = a
+        a_roi = np.ascontiguousarray(person[y0:y1, x0:x1, 3])
+        for ya, yb, xa, xb in bands if bands is not None else [(0, y1 - y0, 0, x1 - x0)]:
+            p = person[y0 + ya:y0 + yb, x0 + xa:x0 + xb]
+            a = a_roi[ya:yb, xa:xb]
+            a3 = cv2.merge([a, a, a])
+            rgb = cv2.cvtColor(p, cv2.COLOR_RGBA2RGB)
+            out[y0 + ya:y0 + yb, x0 + xa:x0 + xb] = cv2.add(
+                cv2.multiply(rgb, a3, scale=1 / 255),
+                cv2.multiply(self.plate[y0 + ya:y0 + yb, x0 + xa:x0 + xb], 255 - a3, scale=1 / 255))
+        self.last_alpha_roi = a_roi

@@ -325,7 +325,7 @@ class PortraitRenderer:
             if self._person.shape != layer.shape:
                 self._person = layer.copy()
             source_map = self.warp.apply(layer, self._person, disp)
-            bg.composite(out, self._person, self.warp.roi)
+            bg.composite(out, self._person, self.warp.roi, self.warp.bands)
             if bg.spec.mode == "transparent":
                 alpha = bg.alpha.copy()
                 x0, y0, x1, y1 = self.warp.roi
