@@ -233,8 +233,10 @@ def _run(args: argparse.Namespace) -> int:
 async def _print_stats(app, every: float) -> None:
     import asyncio
 
+    from marionette.core.memory import rss_mb
+
     if every <= 0:
         return
     while True:
         await asyncio.sleep(every)
-        print(f"  stats: {app.engine.stats().summary()}", file=sys.stdout, flush=True)
+        print(f"  stats: {app.engine.stats().summary()}, memory {rss_mb():.0f} MB", file=sys.stdout, flush=True)
