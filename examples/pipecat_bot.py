@@ -151,7 +151,8 @@ class BotServer:
 
     async def stats(self, _request: web.Request) -> web.Response:
         out = {pc: {"utterances": b["tts"].starts, "video_frames": b["avatar"].pushed_video,
-                    "audio_blocks": b["avatar"].pushed_audio, "dropped": b["avatar"].dropped}
+                    "audio_blocks": b["avatar"].pushed_audio, "dropped": b["avatar"].dropped,
+                    "late_sound_dropped": b["avatar"].late_sound}
                for pc, b in self.bots.items()}
         return web.json_response(out)
 

@@ -2,10 +2,12 @@
 
 TTS audio frames go in and are consumed; out come the avatar's pictures (OutputImageRawFrame,
 at the avatar's frame rate, for a transport with ``video_out_is_live``) and the same sound
-(SpeechOutputAudioRawFrame, a continuous stream with silence between utterances, from which the
-output transport derives BotStarted/StoppedSpeaking). Both leave this processor at their
-presentation time: the engine holds the sound back by the picture's latency (plugin/session.py),
-so a mouth and its sound reach the transport together. An InterruptionFrame clears the pending
+(SpeechOutputAudioRawFrame while the avatar speaks; the output transport derives
+BotStarted/StoppedSpeaking from it and fills the silence between utterances itself, so its queue
+drains there). Both leave this processor at their presentation time: the engine holds the sound
+back by the picture's latency (plugin/session.py), so a mouth and its sound reach the transport
+together; sound whose time passed while the event loop stalled is dropped, not sent late (the
+transport's track played silence in its place, and late sound would delay all sound after it). An InterruptionFrame clears the pending
 speech, the generated motion and the sound not yet sent, at once. Emotion, gesture and gaze are
 function-call tools built from the control protocol's own messages (plugin/control/messages.py).
 
@@ -49,6 +51,9 @@ from .session import AvatarOptions, AvatarSession, FrameOutput, SharedAssets
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 400  # pictures and sound blocks waiting for their time: about 6 s at 30 fps
+# Sound this late (s) when its turn comes is dropped: the transport already played silence in its
+# place (its track never waits), and sending it now would delay all the sound after it for good.
+LATE_SOUND = 0.1
 
 
 def tools_schema():
@@ -95,7 +100,7 @@ class MarionetteVideoService(FrameProcessor):
         self._wake = asyncio.Event()
         self._pace_task: asyncio.Task | None = None
         self.dropped = 0
-        self.pushed_video = self.pushed_audio = 0
+        self.pushed_video = self.pushed_audio = self.late_sound = 0
 
     # --- tools ---------------------------------------------------------------------------
     def register_tools(self, llm) -> None:
@@ -167,6 +172,8 @@ class MarionetteVideoService(FrameProcessor):
         self._enqueue(frame.t + self.video_delay, out)
 
     def _from_engine_audio(self, chunk: AudioChunk) -> None:
+        if not chunk.samples.any():
+            return  # between utterances: the transport fills silence itself, and its queue drains
         pcm = (np.clip(chunk.samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         self._enqueue(chunk.t, SpeechOutputAudioRawFrame(audio=pcm, sample_rate=chunk.sample_rate, num_channels=1))
 
@@ -210,9 +217,12 @@ class MarionetteVideoService(FrameProcessor):
                 except asyncio.TimeoutError:
                     pass
                 continue
-            _, _, item = heapq.heappop(self._pending)
+            t, _, item = heapq.heappop(self._pending)
             if isinstance(item, OutputImageRawFrame):
                 self.pushed_video += 1
+            elif clock.now() - t > LATE_SOUND:  # the loop stalled: this sound's moment has passed
+                self.late_sound += 1
+                continue
             else:
                 self.pushed_audio += 1
             await self.push_frame(item)
