@@ -145,7 +145,7 @@ def test_teacher_lips_follow_tts_phones_at_the_played_moment(renderer, speech, s
     frames = shown(eng)
     play.push(audio.samples, audio.sample_rate, label="u1", phonemes=phones)
     stats = run(eng, audio.duration + 1.0)
-    # Sound is played playback_delay after release; `marionette run` sets it to the measured latency.
+    # Sound is heard av_delay after release; `marionette run` retunes it to the measured latency.
     delay = stats.latency_p50_ms / 1e3
     start = released(eng)
     check_phones(frames, phones, start + delay)
