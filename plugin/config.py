@@ -286,6 +286,14 @@ def _check_ranges(cfg: RunConfig) -> None:
         value = getattr(getattr(cfg, section), key)
         if value is not None and not (lo <= value <= hi):
             raise ConfigError(f"{dotted} = {_short(value)}, expected {expected}")
+    listed = {dotted for dotted, *_ in RANGES}
+    for section in SECTIONS:  # every other port too, including ones added after this table
+        for f in dataclasses.fields(getattr(cfg, section)):
+            value = getattr(getattr(cfg, section), f.name)
+            dotted = f"{section}.{f.name}"
+            if (f.name == "port" or f.name.endswith("_port")) and dotted not in listed and isinstance(value, int) \
+                    and not (0 <= value <= 65535):
+                raise ConfigError(f"{dotted} = {_short(value)}, expected a port 0..65535")
     out = cfg.control.vmc_out
     if out is not None:
         host, _, port = out.rpartition(":")

@@ -199,6 +199,8 @@ def planned_ports(cfg) -> list[tuple[str, str, int, str, str]]:
         out.append(("MJPEG port", s.mjpeg_host, s.mjpeg_port, "tcp", "--mjpeg-port"))
     if s.preview:
         out.append(("preview port", s.preview_host, s.preview_port, "tcp", "--preview-port"))
+    if s.webrtc:
+        out.append(("WebRTC port", s.webrtc_host, s.webrtc_port, "tcp", "--webrtc-port"))
     if c.enabled:
         out.append(("control port", c.host, c.port, "tcp", "--control-port"))
         if cfg.panel.enabled:

@@ -15,11 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = obs.add_subparsers(dest="obs_command", metavar="ACTION")
 
     def common(p: argparse.ArgumentParser) -> None:
+        from ..config import port_number
         from ..obs.client import DEFAULT_PORT
         from ..obs.scene import DEFAULT_SCENE
 
         p.add_argument("--host", default="127.0.0.1", help="OBS websocket host (default 127.0.0.1)")
-        p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"OBS websocket port (default {DEFAULT_PORT})")
+        p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                       help=f"OBS websocket port (default {DEFAULT_PORT})")
         p.add_argument("--password", default=None,
                        help="OBS websocket password (default: $MARIONETTE_OBS_PASSWORD, else none)")
         p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for OBS to answer (default 3)")

@@ -45,6 +45,21 @@ def parse_fields(items: list[str]) -> dict:
     return out
 
 
+def _check_url(url: str) -> None:
+    """A ws:// or wss:// URL with a port in 0..65535, said in one line otherwise."""
+    from urllib.parse import urlsplit
+
+    from ...core.errors import InputError
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535
+    except ValueError as e:
+        raise InputError(f"--url {url!r}: {e}; expected ws://host:port/ with a port 0..65535") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise InputError(f"--url {url!r}, expected ws://host:port/ (the control websocket `marionette run` prints)")
+
+
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -55,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
     fields = parse_fields(args.fields)
     url = args.url or f"ws://127.0.0.1:{ServerConfig().port}/"
+    _check_url(url)
     token = args.token or read_token()
 
     async def main() -> int:
