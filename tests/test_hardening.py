@@ -69,6 +69,7 @@ def one_line_error(out: subprocess.CompletedProcess) -> str:
     ("control.vmc_out", "nonsense", "host:port"),
     ("control.rate", 0.0, "messages per second"),
     ("panel.port", 65536, "0..65535"),
+    ("sinks.webrtc_port", 70000, "0..65535"),
     ("obs.port", 0, "1..65535"),
 ])
 def test_config_refuses_values_that_mean_nothing(key, value, expected):
@@ -100,6 +101,13 @@ def test_run_refuses_a_vmc_port_outside_the_range_with_exit_2_not_an_abort(tmp_p
     assert "control.vmc_in_port = 70000" in one_line_error(out)
     out = cli("run", "--duration", "-5", "--print-config", timeout=60)
     assert out.returncode == 2 and "expected seconds > 0" in one_line_error(out)
+
+
+def test_client_commands_refuse_ports_outside_the_range_in_one_line():
+    out = cli("send", "--url", "ws://127.0.0.1:70000/", "--token", "x" * 20, "ping", timeout=60)
+    assert out.returncode == 2 and "Port out of range" in one_line_error(out)  # was a ValueError traceback
+    out = cli("obs", "setup", "--port", "70000", timeout=60)
+    assert out.returncode == 2 and "outside 0..65535" in out.stderr and "Traceback" not in out.stderr
 
 
 # --- token file (item 5) ------------------------------------------------------------------------
