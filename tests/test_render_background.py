@@ -152,3 +152,22 @@ def test_set_background_over_the_protocol(obama, segmenter):
     with pytest.raises(m.ProtocolError) as e:
         plain.execute(m.parse_object({"id": 3, "type": "set_background", "mode": "blur"}).message)
     assert e.value.code == "not_available"
+
+
+def test_an_enlarged_shot_is_rendered_at_the_photos_resolution_and_scaled_up(analyzer):
+    from marionette.core.face import default_portrait_path, load_image
+    from marionette.core.render.portrait import load_renderer
+    from marionette.core.render.upscale import UpscaledRenderer
+
+    r, _ = load_renderer(None, (1280, 720), background="blur")  # a 512x512 photo in a 16:9 frame
+    assert isinstance(r, UpscaledRenderer) and r.inner.size[1] < 720
+    frame = r.render(TURN)
+    assert frame.shape == (720, 1280, 3) and r.base.shape == (720, 1280, 3)
+    # the same picture as rendering at full size, within the softness of the photo itself
+    img = load_image(default_portrait_path())
+    full = PortraitRenderer.load(img, analyzer.analyze(img), (1280, 720), background="blur")
+    x0, y0, x1, y1 = full.face_box
+    diff = np.abs(full.render(TURN)[y0:y1, x0:x1].astype(float) - frame[y0:y1, x0:x1].astype(float))
+    assert diff.mean() < 6, diff.mean()
+    assert abs(r.face_width_px - full.face_width_px) < 0.02 * full.face_width_px
+    assert np.abs(r.landmarks[:, :2] - full.landmarks[:, :2]).max() < 3
