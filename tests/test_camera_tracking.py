@@ -373,3 +373,25 @@ def test_run_flags_make_the_camera_config():
     with pytest.raises(ConfigError, match="camera.drive"):
         load_config(None, {"camera.drive": "puppet"})
     assert not cfg().camera.enabled
+
+
+class BrokenCamera(FrameGrabber):
+    """A driver that raises on every read (a fake: the failure a real device can have)."""
+
+    name = "broken"
+
+    def read(self) -> np.ndarray | None:
+        raise OSError("VIDIOC_DQBUF: No such device")
+
+
+def test_a_failing_camera_is_said_once_and_the_thread_goes_on():
+    import time
+
+    events = []
+    src = CameraSource(BrokenCamera(), FakeClock())
+    src.set_reporter(events.append)
+    src.start()
+    time.sleep(0.5)  # the capture thread retries every 0.1 s
+    src.close()
+    failed = [e for e in events if "tracking failed" in e.message]
+    assert len(failed) == 1 and "No such device" in failed[0].message and failed[0].retrying

@@ -285,12 +285,18 @@ class CameraSource:
 
     # --- capture thread ------------------------------------------------------------------
     def _run(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 more = self.step()
+                if failing:
+                    failing = False
+                    self._say("tracking works again", "recovered")
             except Exception as e:  # noqa: BLE001 - a tracking bug becomes status; capture goes on
-                log.exception("camera step failed")
-                self._say(f"tracking failed on a frame: {type(e).__name__}: {e}", "error", True)
+                if not failing:  # said once, not once a frame
+                    failing = True
+                    log.exception("camera step failed")
+                    self._say(f"tracking failed on a frame: {type(e).__name__}: {e}", "error", True)
                 self._stop.wait(0.1)
                 continue
             if not more:
