@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 OUT_RATE = 16000  # the engine's sound (what the mouth was made from), mono
 MAX_PENDING = 400  # pictures and sound blocks waiting for their time: about 6 s at 30 fps
+LATE_SOUND = 0.1  # s: sound this late when its turn comes is dropped (plugin/pipecat.py says why)
 
 
 class MarionetteVideoGenerator(VideoGenerator):
@@ -62,7 +63,7 @@ class MarionetteVideoGenerator(VideoGenerator):
         self._wake = asyncio.Event()
         self._segment_open = False
         self._unsubscribe = None
-        self.dropped = 0
+        self.dropped = self.late_sound = 0
         session.add_output(FrameOutput("livekit", self._on_video, self._on_audio, self._on_clear))
 
     @classmethod
@@ -119,6 +120,8 @@ class MarionetteVideoGenerator(VideoGenerator):
         self._enqueue(frame.t, rtc.VideoFrame(img.shape[1], img.shape[0], rtc.VideoBufferType.RGBA, rgba.tobytes()))
 
     def _on_audio(self, chunk: AudioChunk) -> None:
+        if not chunk.samples.any():
+            return  # between utterances: no frames, so the runner's playback position counts speech only
         pcm = (np.clip(chunk.samples, -1.0, 1.0) * 32767.0).astype("<i2")
         self._enqueue(chunk.t, rtc.AudioFrame(pcm.tobytes(), chunk.sample_rate, 1, pcm.size))
 
@@ -156,7 +159,11 @@ class MarionetteVideoGenerator(VideoGenerator):
                 except asyncio.TimeoutError:
                     pass
                 continue
-            yield heapq.heappop(self._pending)[2]
+            t, _, item = heapq.heappop(self._pending)
+            if isinstance(item, rtc.AudioFrame) and clock.now() - t > LATE_SOUND:
+                self.late_sound += 1  # its moment passed in a stall: sent late it would delay all later sound
+                continue
+            yield item
 
 
 class MarionetteAvatar(LiveKitAvatarSession):
