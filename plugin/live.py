@@ -186,9 +186,10 @@ class LiveApp:
 
         parsed = BackgroundSpec.parse(spec)
         from marionette.core.render import PortraitRenderer
+        from marionette.core.render.upscale import UpscaledRenderer
 
         renderer = self.engine.renderer
-        if not isinstance(renderer, PortraitRenderer):
+        if not isinstance(renderer, (PortraitRenderer, UpscaledRenderer)):
             raise InputError(f"the {type(renderer).__name__} renderer has no background modes")
 
         def build() -> None:
