@@ -58,6 +58,15 @@ class UpscaledRenderer:
     def clamp(self, motion: MotionFrame) -> tuple[MotionFrame, list[Clamp]]:
         return self.inner.clamp(motion)
 
+    def view(self) -> "UpscaledRenderer":
+        """Shares the precomputation, renders on its own scratch (PortraitRenderer.view, plugin/serve)."""
+        import copy
+
+        out = copy.copy(self)
+        out.inner = self.inner.view()
+        out.last_alpha = None
+        return out
+
     def render(self, motion: MotionFrame) -> np.ndarray:
         out = self._up(self.inner.render(motion))
         alpha = self.inner.last_alpha
