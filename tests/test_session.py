@@ -49,3 +49,26 @@ def test_every_pushed_sample_reaches_the_outputs():
     ref = ss.resample_poly(pcm.astype(np.float32) / 32768, 16000, audio.sample_rate)  # the engine's 16 kHz
     loud_out, loud_in = np.sum(np.abs(out) > 0.01) / 16000, np.sum(np.abs(ref) > 0.01) / 16000
     assert loud_out >= 0.95 * loud_in, f"{loud_out:.2f} s of speech came out of {loud_in:.2f} s pushed"
+
+
+@pytest.mark.parametrize("size", [256, 512])
+def test_views_of_one_portrait_render_alike_on_many_threads(size):
+    """Sessions render one analysed portrait through views (PortraitRenderer.view, and
+    UpscaledRenderer.view when the shot enlarges the photo): on 4 threads at once, every view draws
+    exactly what the shared renderer draws alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from marionette.core.types import MotionFrame
+
+    assets = SharedAssets()
+    options = AvatarOptions(width=size, height=size)
+    shared = assets.shared(options)
+    motions = [MotionFrame().with_channels({"jawOpen": 0.1 * k, "yaw": k - 4, "eyeBlinkLeft": 0.1 * k}) for k in range(9)]
+    expected = [shared.render(m) for m in motions]
+    views = [assets.renderer(options) for _ in range(4)]
+    assert all(v is not shared for v in views)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda v: [v.render(m) for m in motions * 3], views))
+    for frames in results:
+        for k, img in enumerate(frames):
+            assert np.array_equal(img, expected[k % len(motions)])
