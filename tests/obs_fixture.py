@@ -276,6 +276,15 @@ class AvatarStack:
                 renderer.set_background(parsed)
                 return str(parsed)
 
+            def set_drive(self, mode: str) -> str:
+                """DriveControl, as LiveApp has it with a camera attached (no camera frames here)."""
+                from marionette.core.tracking.drive import CameraDrive
+
+                if not hasattr(self, "drive"):
+                    self.drive = CameraDrive(self.mixer, lambda: None)
+                self.drive.set_mode(mode)
+                return self.drive.mode
+
         self.clock = MonotonicClock()
         self.engine = BackdropSimEngine(clock=self.clock, fps=fps, render=render)
         panel_port = free_port()

@@ -233,3 +233,18 @@ def test_background_select_switches_the_background_behind_the_person(browser, st
     wait_until(lambda: stack.renderer.background.spec.mode == "keep", 10, "the engine never switched back")
     assert not errors, errors
     page.close()
+
+
+def test_drive_select_sets_who_drives_the_face(browser, stack):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(stack.panel.url(stack.token))
+    page.wait_for_selector("#conn[data-state=connected]", timeout=10_000)
+    page.locator("#drive").select_option("camera+controls")
+    wait_until(lambda: getattr(stack.engine, "drive", None) is not None and stack.engine.drive.mode == "camera+controls",
+               10, "the engine's drive never became camera+controls")
+    page.locator("#drive").select_option("camera+audio")
+    wait_until(lambda: stack.engine.drive.mode == "camera+audio", 10, "the drive never became camera+audio")
+    assert not errors, errors
+    page.close()
