@@ -233,12 +233,14 @@ def neutral_frames(n: int, fps: float) -> Iterable[MotionFrame]:
 class Conditions:
     """What the controls ask of the generator, handed forward by the frame loop each tick.
 
-    emotion: the emotion to speak with (the generator shows it: recipe and talking style).
+    emotion: the emotion to speak with (the generator shows it: recipe and talking style), blended
+    in over emotion_blend seconds from the next frame it generates.
     held: channels fixed by a control (name -> value in motion-space units) that the generator
     keeps as given (inpainting) so generation and control agree instead of fighting."""
 
     emotion: Emotion = Emotion()
     held: Mapping[str, float] = field(default_factory=dict)
+    emotion_blend: float = 0.5  # s over which a new emotion blends in (the control's transition)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,11 @@ def stack():
     from marionette.plugin.config import load_config
     from marionette.plugin.live import build_live
 
+    # The envelope: the controls are under test, and it shows them with no lookahead (run's default
+    # shows an emotion as the generator's condition, a lookahead later: tests/test_per_source.py).
     cfg = load_config(None, {"audio.source": "tts", "audio.tts_engine": "espeak", "audio.play": False,
                              "audio.say": "", "sinks.virtualcam": False, "sinks.mjpeg": False,
+                             "engine.generator": "envelope",
                              "engine.width": 256, "engine.height": 256})
     app = build_live(cfg)
     runner = threading.Thread(target=lambda: asyncio.run(app.run(None)), daemon=True)

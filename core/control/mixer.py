@@ -102,6 +102,7 @@ class ControlMixer:
         self._next_release = math.inf  # earliest hold release: apply() skips the check until then
         self._emo = Ramps(N_CHANNELS, 0.0)
         self._emotion = Emotion("neutral", 1.0)
+        self._emotion_blend = 0.5
         self._gaze = Ramps(3, 0.0)  # x, y, weight
         self._gestures: list[ActiveGesture] = []
 
@@ -192,6 +193,7 @@ class ControlMixer:
             now = self._now()
             self._emo.retarget(np.ones(N_CHANNELS, bool), vec, now, transition)
             self._emotion = Emotion(label, intensity)
+            self._emotion_blend = transition
             self.version += 1
         return clamps
 
@@ -279,6 +281,7 @@ class ControlMixer:
                 self._ov_release[:] = np.inf
                 self._off_release[:] = np.inf
                 self._emotion = Emotion("neutral", 1.0)
+                self._emotion_blend = transition
                 for g in self._gestures:
                     g.fade_start = now if g.fade_start is None else g.fade_start
             self.version += 1
@@ -343,7 +346,7 @@ class ControlMixer:
         the held channels settled at the last frame (once fully blended in, so the blend-in stays
         smooth; released as soon as their release starts). The frame loop reads it and hands it on."""
         with self._lock:
-            return Conditions(self._emotion, self._settled_held(self._now()))
+            return Conditions(self._emotion, self._settled_held(self._now()), self._emotion_blend)
 
     @property
     def shows_emotion_recipes(self) -> bool:

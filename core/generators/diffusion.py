@@ -334,7 +334,7 @@ class DiffusionGenerator:
         """core.stages.Conditioned: the controls' emotion (blended in from the next frame) and
         held channels (inpainted), handed forward by the live engine when they change."""
         if not np.array_equal(emotion_vector(conditions.emotion), self._emotion):
-            self.set_emotion(conditions.emotion)
+            self.set_emotion(conditions.emotion, blend=conditions.emotion_blend)
         self.set_held(conditions.held)
 
     def set_held(self, values: Mapping[str, float] | None) -> None:

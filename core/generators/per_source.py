@@ -48,6 +48,7 @@ class PerSourceGenerator:
         self._emotion = Emotion()
         self._recipe_from = self._recipe_to = np.zeros(len(ALL_CHANNELS), np.float32)
         self._recipe_t0 = -math.inf  # stream time the recipe blend starts
+        self._recipe_blend = EMOTION_BLEND
         self._last: np.ndarray | None = None  # the last frame handed out (after the seam blend)
         self._pending_phones: list[Phoneme] = []
         self.reset()
@@ -81,6 +82,7 @@ class PerSourceGenerator:
             self._recipe_from = self._recipe_at(now)
             self._recipe_to = recipe_vector(conditions.emotion.label, conditions.emotion.intensity).astype(np.float32)
             self._recipe_t0 = now
+            self._recipe_blend = max(float(conditions.emotion_blend), 1e-3)
             self._emotion = conditions.emotion
 
     def push(self, features: AudioFeatures) -> list[MotionFrame]:
@@ -105,7 +107,7 @@ class PerSourceGenerator:
 
     # -- internals ------------------------------------------------------------------------
     def _recipe_at(self, t: float) -> np.ndarray:
-        w = min(1.0, max(0.0, (t - self._recipe_t0) / EMOTION_BLEND))
+        w = min(1.0, max(0.0, (t - self._recipe_t0) / self._recipe_blend))
         return self._recipe_from + (self._recipe_to - self._recipe_from) * np.float32(w)
 
     def _release(self, final: bool) -> list[MotionFrame]:

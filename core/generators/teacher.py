@@ -24,7 +24,7 @@ class NeedsTranscriptError(InputError):
     """The teacher generator was given audio without phone timings."""
 
 
-EMOTION_BLEND = 0.5  # s over which a new emotion (set_conditions) blends in
+EMOTION_BLEND = 0.5  # s over which a new emotion blends in unless the condition says otherwise
 
 
 class TeacherGenerator(BufferedGenerator):
@@ -43,6 +43,7 @@ class TeacherGenerator(BufferedGenerator):
         self._mode = ""  # who drives the current segment: "", "teacher" or "fallback"
         self._held: dict[int, float] = {}
         self._blend_from: tuple[Emotion, float] | None = None  # (emotion, segment time the blend starts)
+        self._blend_s = EMOTION_BLEND
         if isinstance(fallback, BufferedGenerator) and fallback.lookahead < self.lookahead:
             fallback.lookahead = self.lookahead  # the same latency whoever drives (see the docstring)
         super().__init__(fps)
@@ -70,11 +71,12 @@ class TeacherGenerator(BufferedGenerator):
         return self.driver
 
     def set_conditions(self, conditions: Conditions) -> None:
-        """The controls' state, live: a new emotion blends in over EMOTION_BLEND s from the next
-        frame (recipe and talking style); held channels keep their values in the frames from then on."""
+        """The controls' state, live: a new emotion blends in over conditions.emotion_blend s from
+        the next frame (recipe and talking style); held channels keep their values from then on."""
         self._held = {CHANNEL_INDEX[check_channel(k)]: float(v) for k, v in conditions.held.items()}
         if conditions.emotion != self._emotion:
             self._blend_from = (self._emotion, self._next / self.fps)
+            self._blend_s = max(float(conditions.emotion_blend), 1e-3)
             self.set_emotion(conditions.emotion)
         if isinstance(self._fallback, Conditioned):
             self._fallback.set_conditions(conditions)
@@ -116,7 +118,7 @@ class TeacherGenerator(BufferedGenerator):
         out = teacher.values(times, features)
         if self._blend_from is not None:
             old, t0 = self._blend_from
-            w = np.clip((times - t0) / EMOTION_BLEND, 0.0, 1.0).astype(np.float32)
+            w = np.clip((times - t0) / self._blend_s, 0.0, 1.0).astype(np.float32)
             if w.min() >= 1.0:
                 self._blend_from = None
             else:  # the same teacher (same blinks and sway) under the old emotion, faded out
