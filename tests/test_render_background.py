@@ -171,3 +171,26 @@ def test_an_enlarged_shot_is_rendered_at_the_photos_resolution_and_scaled_up(ana
     assert diff.mean() < 6, diff.mean()
     assert abs(r.face_width_px - full.face_width_px) < 0.02 * full.face_width_px
     assert np.abs(r.landmarks[:, :2] - full.landmarks[:, :2]).max() < 3
+
+
+def test_config_and_cli_take_the_background_and_refuse_a_bad_one(tmp_path):
+    import json
+
+    from marionette.plugin.cli import main
+    from marionette.plugin.config import ConfigError, from_mapping
+
+    cfg = from_mapping({"engine": {"background": "color:#102030", "framing": "close-up"}})
+    assert (cfg.engine.background, cfg.engine.framing) == ("color:#102030", "close-up")
+    with pytest.raises(ConfigError, match="engine: background 'plaid': expected one of"):
+        from_mapping({"engine": {"background": "plaid"}})
+    with pytest.raises(ConfigError, match="framing 'wide': expected one of"):
+        from_mapping({"engine": {"framing": "wide"}})
+    track = tmp_path / "t.json"
+    track.write_text(json.dumps({"fps": 30, "frames": [{"yaw": 8.0}, {"jawOpen": 0.5}]}))
+    frames = tmp_path / "frames"
+    assert main(["render", "--motion", str(track), "--frames", str(frames), "--background", "transparent",
+                 "--no-progress"]) == 0
+    png = cv2.imread(str(frames / "000000.png"), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (512, 512, 4)  # RGBA: the person opaque, the background clear
+    assert png[..., 3].max() == 255 and png[..., 3].min() == 0
+    assert main(["render", "--motion", str(track), "--frames", str(frames), "--background", "plaid"]) != 0
