@@ -37,6 +37,7 @@ class TrainConfig:
     p_drop_audio: float = 0.1  # classifier-free guidance: condition dropout
     p_drop_emotion: float = 0.1
     velocity_weight: float = 1.0
+    mouth_weight: float = 1.0  # loss weight of ARTICULATION_CHANNELS (others 1)
     eval_every: int = 250
     ckpt_every: int = 250
     seed: int = 0
@@ -69,8 +70,29 @@ def _batch_tensors(batch, rng: np.random.Generator, cfg: TrainConfig):
     return inputs, x0, mask
 
 
-def loss_fn(pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor, velocity_weight: float) -> torch.Tensor:
+# Channels that carry lip sync. Blinks, gaze and head sway are drawn at random by the teacher, so the
+# audio cannot predict them and their error dominates an unweighted loss; weighting these channels
+# (TrainConfig.mouth_weight) spends the small network on what the audio does determine.
+ARTICULATION_CHANNELS = ("jawOpen", "mouthClose", "mouthPressLeft", "mouthPressRight", "mouthFunnel", "mouthPucker",
+                         "mouthRollLower", "mouthRollUpper", "mouthLowerDownLeft", "mouthLowerDownRight",
+                         "mouthUpperUpLeft", "mouthUpperUpRight", "mouthStretchLeft", "mouthStretchRight")
+
+
+def channel_weights(mouth_weight: float) -> torch.Tensor:
+    from marionette.core.motion_space import CHANNEL_INDEX
+
+    w = torch.ones(N_CHANNELS)
+    for name in ARTICULATION_CHANNELS:
+        w[CHANNEL_INDEX[name]] = mouth_weight
+    return w
+
+
+def loss_fn(pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor, velocity_weight: float,
+            weights: torch.Tensor | None = None) -> torch.Tensor:
+    """x0 MSE over the unknown entries plus the MSE of frame-to-frame change, channels weighted."""
     free = 1 - mask
+    if weights is not None:
+        free = free * weights
     mse = ((pred - x0) ** 2 * free).sum() / free.sum().clamp(min=1)
     dv = (pred[:, 1:] - pred[:, :-1]) - (x0[:, 1:] - x0[:, :-1])
     vfree = free[:, 1:] * free[:, :-1]
@@ -157,6 +179,7 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
         }, ckpt_path)
         write_curves(history, out)
 
+    weights = channel_weights(train_cfg.mouth_weight) if train_cfg.mouth_weight != 1.0 else None
     t_start = time.monotonic()
     bar = tqdm(total=train_cfg.steps, initial=step, disable=not progress, desc="train", unit="step")
     running = state.get("running") if state else None
@@ -167,7 +190,7 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         inputs, x0, mask = _batch_tensors(sampler.windows(rng, train_cfg.batch), rng, train_cfg)
-        loss = loss_fn(model(*inputs), x0, mask, train_cfg.velocity_weight)
+        loss = loss_fn(model(*inputs), x0, mask, train_cfg.velocity_weight, weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -183,7 +206,7 @@ def train(train_utts: list[Utterance], val_utts: list[Utterance], out: Path, *, 
         if step % train_cfg.eval_every == 0 or step == train_cfg.steps:
             with torch.no_grad():
                 vin, vx0, vmask = _batch_tensors(val_batch, np.random.default_rng(val_rng_seed), train_cfg)
-                val = loss_fn(ema(*vin), vx0, vmask, train_cfg.velocity_weight).item()
+                val = loss_fn(ema(*vin), vx0, vmask, train_cfg.velocity_weight, weights).item()
             history.append({"step": step, "train_loss": round(running, 5), "val_loss": round(val, 5),
                             "lr": lr_at(step), "minutes": round((elapsed0 + time.monotonic() - t_start) / 60, 2)})
         if step % train_cfg.ckpt_every == 0:

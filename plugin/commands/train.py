@@ -22,6 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("--minutes", type=float, default=60.0, help="stop once the total training time, resumed runs included, reaches this (default 60)")
     p.add_argument("--batch", type=int, default=128, help="windows per step (default 128)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--mouth-weight", type=float, default=1.0,
+                   help="loss weight of the lip channels (jaw, closure, press, rounding...) against the rest "
+                        "(default 1; a fresh run or --init-from only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--size", choices=("small", "base"), default="base", help="network size (default base)")
@@ -77,7 +80,7 @@ def _run(args) -> int:
                              "`marionette corpus build --out DIR --hours H`")
         sizes = {"small": NetConfig(d_model=96, n_layers=3, d_ff=192), "base": NetConfig()}
         cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                          max_minutes=args.minutes, threads=args.threads)
+                          max_minutes=args.minutes, threads=args.threads, mouth_weight=args.mouth_weight)
         print(f"train: {len(corpus.train)} utterances ({corpus.train_minutes:.1f} min) for training, "
               f"{len(corpus.heldout)} held out")
         ckpt = train(corpus.train, corpus.heldout, args.out, train_cfg=cfg,

@@ -13,8 +13,9 @@ import time
 
 import numpy as np
 
-from marionette.core.types import AudioChunk
 from marionette.core.audio.features import StreamingFeatureExtractor, extract_features
+from marionette.core.types import AudioChunk
+from marionette.tools.bench import pinned_core
 
 
 def _speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
@@ -37,12 +38,7 @@ def _timed(fn) -> tuple[float, float]:
 
 def bench_features(seconds: float = 60.0, repeats: int = 3) -> dict:
     """Best of ``repeats`` runs: x realtime for a whole file, for 20 ms pushes, and for 44.1 kHz input."""
-    pinned = None
-    if hasattr(os, "sched_setaffinity"):
-        before = os.sched_getaffinity(0)
-        pinned = min(before)
-        os.sched_setaffinity(0, {pinned})
-    try:
+    with pinned_core() as pinned:
         x = _speechlike(seconds)
         extract_features(AudioChunk(x[:16000], 16000))  # load the VAD session, warm caches
         whole = [_timed(lambda: extract_features(AudioChunk(x, 16000))) for _ in range(repeats)]
@@ -58,9 +54,6 @@ def bench_features(seconds: float = 60.0, repeats: int = 3) -> dict:
         x44 = x[: 44100 * 10]  # 10 s presented as 44.1 kHz input: exercises the resampler too
         extract_features(AudioChunk(x44[:44100], 44100))
         at44 = [_timed(lambda: extract_features(AudioChunk(x44, 44100))) for _ in range(repeats)]
-    finally:
-        if pinned is not None:
-            os.sched_setaffinity(0, before)
     n_push = -(-x.size // hop)
     s44 = x44.size / 44100
 

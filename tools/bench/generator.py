@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from marionette.core.generators.diffusion import DiffusionGenerator, DiffusionModel
+from marionette.tools.bench import pinned_core
 
 
 def bench_generator(seconds: float = 20.0, steps_list: tuple[int, ...] = (1, 2, 4, 8),
@@ -12,19 +13,13 @@ def bench_generator(seconds: float = 20.0, steps_list: tuple[int, ...] = (1, 2, 
     """`marionette bench generator`: amortised ms per output frame on one pinned core (20 ms audio
     pushes through the real feature extractor, generator cost only), first-frame delay (audio start ->
     first frame out, feature and generator compute included) and lookahead, per sampling-step count."""
-    import os
     import time
 
     from marionette.tools.bench.audio import _speechlike
     from marionette.core.audio.features import StreamingFeatureExtractor
     from marionette.core.types import AudioChunk
 
-    pinned = None
-    if hasattr(os, "sched_setaffinity"):
-        before = os.sched_getaffinity(0)
-        pinned = min(before)
-        os.sched_setaffinity(0, {pinned})
-    try:
+    with pinned_core():
         model = DiffusionModel.load(model_dir)
         x = _speechlike(seconds)
         chunk = 320  # 20 ms at 16 kHz
@@ -61,6 +56,3 @@ def bench_generator(seconds: float = 20.0, steps_list: tuple[int, ...] = (1, 2, 
         out["lookahead_ms"] = round(1000 * DiffusionGenerator(model).lookahead, 1)
         out["frames_per_run"] = n
         return out
-    finally:
-        if pinned is not None:
-            os.sched_setaffinity(0, before)
