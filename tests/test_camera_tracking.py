@@ -366,7 +366,8 @@ def test_run_flags_make_the_camera_config():
         return load_config(None, overrides_from_args(build_parser().parse_args(["run", *argv])))
 
     c = cfg("--source", "camera")
-    assert c.camera.enabled and c.audio.source == "auto" and c.camera.drive == "camera"
+    assert c.camera.enabled and c.audio.source == "tts" and c.camera.drive == "camera"
+    assert cfg("--source", "camera", "--drive", "camera+audio").audio.source == "auto"  # the microphone's lips
     c = cfg("--camera-file", "clip.mp4", "--source", "none", "--drive", "camera+audio", "--calibrate")
     assert c.camera.file == "clip.mp4" and c.audio.source == "none" and c.camera.calibrate
     assert cfg("--camera", "2").camera.device == 2 and cfg("--camera", "C920").camera.device == "C920"

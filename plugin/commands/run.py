@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "loudness only (the lowest latency). diffusion: the model for everything")
     p.add_argument("--source", choices=("auto", "mic", "file", "tts", "none", "camera"),
                    help="audio in: auto (microphone if present), mic (required), file, tts, none; or camera: "
-                        "your face drives the portrait (audio stays auto; see --drive)")
+                        "your face drives the portrait (no microphone unless --drive camera+audio)")
     p.add_argument("--camera", metavar="NAME|INDEX", help="camera by name (substring) or index (implies --source camera)")
     p.add_argument("--camera-file", metavar="VIDEO",
                    help="a video file standing in for the camera (implies --source camera)")
@@ -98,7 +98,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         o["audio.device"] = int(args.device) if args.device.isdigit() else args.device
     if args.source == "camera" or getattr(args, "camera", None) is not None or getattr(args, "camera_file", None):
         if args.source == "camera":
-            o.pop("audio.source", None)  # the camera is not an audio source: audio stays as configured
+            # The camera is not an audio source. Unless the lips come from the audio (camera+audio),
+            # no microphone: its generated lips would be computed for nothing (the camera drives
+            # them); speech we synthesize still plays.
+            o["audio.source"] = "auto" if args.drive == "camera+audio" else "tts"
         o["camera.enabled"] = True
     for attr, key in (("camera_file", "camera.file"), ("drive", "camera.drive"), ("calibrate", "camera.calibrate"),
                       ("camera_motion_out", "camera.motion_out")):
