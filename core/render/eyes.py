@@ -236,7 +236,14 @@ class EyeLayer:
         # is needed: a gate drew a kink where it switched on near the corners.
         # Where the target lids come within a pixel and a half of each other the upper lid
         # overlaps the lower: a shut eye shows no slit of white between two interpolated lines.
-        t_up = t_up + np.clip(1.5 - gap, 0.0, 1.5) * span * _smooth(2.0 * shut - 1.0)
+        # The overlap tapers to nothing at the corners, where the lids meet anyway (a uniform
+        # one drew a kink where the lid's span began).
+        over = 1.5
+        if span.any():
+            xa, xb = cols[span].min(), cols[span].max()
+            ends = np.clip(np.minimum(cols - xa, xb - cols) / max(0.25 * (xb - xa), 1.0), 0.0, 1.0) * span
+            ends = ends * ends * (3 - 2 * ends)
+            t_up = t_up + np.clip(over - gap, 0.0, over) * ends * _smooth(2.0 * shut - 1.0)
         b_up = w_up - self.lid_band_up
         b_lo = w_lo + self.lid_band_lo
         map_x = np.ascontiguousarray(np.broadcast_to(np.arange(shape[1], dtype=np.float32)[None, :], shape))
