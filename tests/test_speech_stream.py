@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -217,3 +218,19 @@ def test_interrupt_stops_a_long_piper_chunk_and_the_next_utterance_still_plays()
         assert took < 20, f"{took:.1f} s: the interrupted chunk was synthesized to its end"
     finally:
         assert sp.close(30)
+
+
+@needs_piper
+def test_a_cancel_never_outlives_the_call_it_was_for():
+    # A cancel while nothing (or another engine) runs must not stop the next piper call: each
+    # call has its own token (a process-wide flag once cut off the first chunk after an interrupt).
+    idle = FallbackSynthesizer(["piper"])
+    idle.cancel()
+    audio, phones = idle("Good morning.", None)
+    assert audio.samples.size > 0 and phones
+    other = FallbackSynthesizer(["espeak"]) if AVAILABLE["espeak"] is None else idle
+    threading.Thread(target=lambda: other(UNPUNCTUATED[:400], None), daemon=True).start()
+    time.sleep(0.2)
+    other.cancel()
+    audio, _ = FallbackSynthesizer(["piper"])("Good evening.", None)
+    assert audio.samples.size > 0

@@ -23,7 +23,7 @@ DEFAULT_VOICE = "en_US-joe-medium"
 
 _lock = threading.Lock()
 _voices: dict = {}
-_cancelled = threading.Event()  # the call in progress (or the next one) is to stop; cleared when it ends
+_token: threading.Event | None = None  # the cancel token of the synthesize() call holding the voice
 
 
 class _CancellableSession:
@@ -37,7 +37,7 @@ class _CancellableSession:
     def run(self, output_names, feeds, run_options=None):
         import onnxruntime
 
-        if _cancelled.is_set():
+        if _token is not None and _token.is_set():
             raise RuntimeError("piper synthesis cancelled")
         opts = run_options or onnxruntime.RunOptions()
         self._current = opts
@@ -56,15 +56,14 @@ class _CancellableSession:
         return getattr(self._session, name)
 
 
-def cancel() -> None:
-    """Stop the synthesis in progress, or the one about to start (it raises, also while the voice
-    is still loading); interrupt and shutdown use it so they need not wait for a long chunk. Call
-    it only when a call is in progress or committed to start: the request is kept until a call
-    ends."""
-    _cancelled.set()
-    for v in list(_voices.values()):
-        if isinstance(v.session, _CancellableSession):
-            v.session.cancel()
+def stop(token: threading.Event) -> None:
+    """Stop the synthesis that runs with ``token`` (already set by the caller) now, rather than at
+    its next step; nothing when another call holds the voice. Interrupt and shutdown use it so
+    they need not wait for a long chunk."""
+    if _token is token:
+        for v in list(_voices.values()):
+            if isinstance(v.session, _CancellableSession):
+                v.session.cancel()
 
 
 def _voice_paths() -> dict[str, tuple[str, str]]:
@@ -180,14 +179,17 @@ def _units(chunk, t0: float, rate: int) -> list[tuple[str, float, float]]:
     return units
 
 
-def synthesize(text: str, voice: str | None = None, speed: float = 1.0, pitch: float | None = None
-               ) -> tuple[AudioChunk, list[Phoneme]]:
+def synthesize(text: str, voice: str | None = None, speed: float = 1.0, pitch: float | None = None,
+               *, cancel: threading.Event | None = None) -> tuple[AudioChunk, list[Phoneme]]:
+    """cancel: a token; once set (before or during the call, see stop()) the call raises."""
+    global _token
     _need()
     if pitch:
         raise EngineUnavailableError("piper cannot shift pitch; pass pitch=None (or use espeak, flite or festival)")
     from piper import SynthesisConfig
 
     with _lock:
+        _token = cancel
         try:
             v = _load(voice or DEFAULT_VOICE)
             rate = v.config.sample_rate
@@ -202,7 +204,7 @@ def synthesize(text: str, voice: str | None = None, speed: float = 1.0, pitch: f
                 # Sentences are synthesised separately; keep the clock on the audio, not on the sum.
                 t = sum(len(a) for a in audio) / rate
         finally:
-            _cancelled.clear()
+            _token = None
     samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
     phones, _unknown = phoneset("ipa").convert(units)
     return AudioChunk(samples, rate), phones

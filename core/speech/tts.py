@@ -8,6 +8,7 @@ back at the engine's own sample rate (AudioChunk carries it); the audio front en
 from __future__ import annotations
 
 import importlib
+import threading
 
 from ..types import AudioChunk, Phoneme
 from .errors import EngineUnavailableError
@@ -30,20 +31,14 @@ def list_voices(engine: str = "espeak", language: str = "en") -> list[str]:
     return _engine(engine).voices(language)
 
 
-def cancel() -> None:
-    """Stop a synthesis in progress where the engine allows it (piper; the others are short
-    calls to native libraries or programs); the interrupted call raises."""
-    from . import piper
-
-    piper.cancel()
-
-
 def synthesize(text: str, engine: str = "espeak", voice: str | None = None, speed: float = 1.0,
-               pitch: float | None = None) -> tuple[AudioChunk, list[Phoneme]]:
+               pitch: float | None = None, *, cancel: threading.Event | None = None
+               ) -> tuple[AudioChunk, list[Phoneme]]:
     """Speak ``text``; returns the audio and its ARPAbet phones with times in seconds.
 
     speed: rate factor (1 = the voice's own). pitch: shift in semitones (None = the voice's own;
-    piper cannot shift pitch and says so)."""
+    piper cannot shift pitch and says so). cancel: a token; once it is set the call raises (piper
+    at its next step, or at once with piper.stop(token); the other engines are short calls)."""
     if not text or not text.strip():
         raise EngineUnavailableError("synthesize: empty text; pass the words to speak")
     if not (0.25 <= speed <= 4.0):
@@ -52,4 +47,8 @@ def synthesize(text: str, engine: str = "espeak", voice: str | None = None, spee
     reason = mod.available()
     if reason:
         raise EngineUnavailableError(reason)
+    if cancel is not None and cancel.is_set():
+        raise EngineUnavailableError("synthesis cancelled")
+    if engine == "piper":  # the one engine whose long calls can be stopped midway (piper.stop)
+        return mod.synthesize(text, voice=voice, speed=speed, pitch=pitch, cancel=cancel)
     return mod.synthesize(text, voice=voice, speed=speed, pitch=pitch)
