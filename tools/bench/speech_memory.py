@@ -63,8 +63,14 @@ def start_engine(tmp: str, extra: list[str]) -> tuple[subprocess.Popen, str, str
     """`marionette run` with its control websocket on a free port; (process, url, token, output lines)."""
     token_file = os.path.join(tmp, "token")
     cfg = os.path.join(tmp, "run.toml")
+    import dataclasses
+
+    from marionette.plugin.config import SinksConfig
+
+    # Older checkouts (the "before" figure, run with PYTHONPATH) have no virtual microphone.
+    vmic = "virtual_mic = false\n" if "virtual_mic" in {f.name for f in dataclasses.fields(SinksConfig)} else ""
     with open(cfg, "w") as fh:
-        fh.write(f'[sinks]\nvirtualcam = false\nmjpeg = false\nvirtual_mic = false\n'
+        fh.write(f'[sinks]\nvirtualcam = false\nmjpeg = false\n{vmic}'
                  f'[control]\nport = 0\ntoken_file = "{token_file}"\n[panel]\nenabled = false\n')
     cmd = [sys.executable, "-m", "marionette.plugin.cli", "run", "--config", cfg, "--no-play",
            "--stats-every", "0", *extra]
