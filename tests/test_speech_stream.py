@@ -234,3 +234,34 @@ def test_a_cancel_never_outlives_the_call_it_was_for():
     other.cancel()
     audio, _ = FallbackSynthesizer(["piper"])("Good evening.", None)
     assert audio.samples.size > 0
+
+
+@needs_espeak
+def test_a_chunked_utterance_is_one_start_and_one_end():
+    # Every chunk is pushed with the utterance's id and starts a segment of its own; agents must
+    # still see one speech_start and one speech_end (a pause while synthesis catches up, which
+    # TextSpeaker.speaking() tells apart from the end, is not an end either).
+    import asyncio
+
+    from marionette.core.control import SpeechEvent
+    from marionette.plugin.config import load_config
+    from marionette.plugin.live import build_live
+
+    cfg = load_config(None, {"audio.source": "tts", "audio.play": False, "audio.tts_engine": "espeak",
+                             "audio.say": "", "sinks.virtualcam": False, "sinks.mjpeg": False,
+                             "sinks.virtual_mic": False, "engine.width": 128, "engine.height": 128})
+    clock = FakeClock()
+    app = build_live(cfg, clock=clock)
+    events = []
+    app.subscribe(lambda e: events.append(e) if isinstance(e, SpeechEvent) else None)
+    sid = app.say("hello world " * 30)  # 360 characters: chunks of 24, 48, 96, 160, ...
+
+    async def go():
+        task = asyncio.create_task(app.run(40.0))
+        while not task.done():
+            await asyncio.sleep(0.005)  # real time passes, so synthesis keeps going while frames run
+        await app.close()
+
+    asyncio.run(go())
+    assert app.speaker.chunks >= 4
+    assert [(e.kind, e.speech_id) for e in events] == [("start", sid), ("end", sid)], events
