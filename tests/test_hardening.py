@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 

