@@ -43,7 +43,7 @@ class SpeechLimits:
     max_chars / max_seconds: text (and its estimated duration) one owner (a connection) may
     have queued and not yet spoken. total_chars / max_utterances: the same over all owners."""
 
-    first_chars: int = 24
+    first_chars: int = 16
     chunk_chars: int = 160
     ahead_seconds: float = 6.0
     max_chars: int = 20_000
