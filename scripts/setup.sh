@@ -40,7 +40,8 @@ if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
 extras=".[piper]"
-[[ $want_test == 1 ]] && extras=".[test,piper]"
+# The tests run the agent-framework avatars (Pipecat, LiveKit, WebRTC, Ray Serve) for real.
+[[ $want_test == 1 ]] && extras=".[test,piper,pipecat,livekit,webrtc,ray]"
 echo "setup: installing marionette into .venv ($extras)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$extras" 2>&1 | grep -vE '^(WARNING: Location|  |!!|$)' || true
 .venv/bin/python -c "import marionette.core" || { echo "setup: marionette failed to import" >&2; exit 1; }
