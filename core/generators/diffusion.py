@@ -372,7 +372,11 @@ class DiffusionGenerator:
     def _emotion_at(self, i: int) -> np.ndarray:
         start, length = self._emo_ramp
         a = min(1.0, max(0.0, (i - start + 1) / length))
-        return ((1 - a) * self._emo_from + a * self._emotion).astype(np.float32)
+        # A squared cross-fade, not a linear one: the model was trained on intensities 0.3-1 of one
+        # label at a time and its response rises steeply at low intensity, so a linear ramp showed as
+        # a jump early in the blend (brows 0.3 in one hop); weighting each side by the square of its
+        # share spreads the visible change (max step 0.30 -> 0.17 for neutral -> surprised).
+        return ((1 - a) ** 2 * self._emo_from + a * a * self._emotion).astype(np.float32)
 
     def _positions(self, frames: np.ndarray) -> np.ndarray:
         """Fractional absolute audio row of each (frame, offset) pair."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from marionette.core.errors import InputError
 from marionette.core.motion_space import CHANNEL_INDEX
+from marionette.core.stages import PhoneDriven
 from marionette.core.types import NEUTRAL_VECTOR, AudioFeatures
 
 from . import metrics, phones, speech
@@ -49,9 +50,8 @@ def _registry_predictor(name: str, fps: float, seed: int, model_dir: str | None 
     from marionette.core.generators import get_generator
 
     gen = get_generator(name, fps=fps, seed=seed, **({"model_dir": model_dir} if model_dir else {}))
-    # Phone-driven generators (the teacher) get the transcript's alignment; core.stages.PhoneDriven
-    # marks them (segment_driver), older code an attribute.
-    takes_phones = bool(getattr(gen, "uses_phonemes", False) or hasattr(gen, "segment_driver"))
+    # Phone-driven generators (the teacher) get the transcript's alignment: the ability they declare.
+    takes_phones = isinstance(gen, PhoneDriven)
 
     def predict(u: speech.Utterance, features: AudioFeatures, n: int) -> np.ndarray:
         gen.reset()
