@@ -8,6 +8,7 @@ read from the speech marks the engine hands forward (stamped with the moment it 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -239,17 +240,31 @@ def test_live_app_with_teacher_says_and_is_interrupted(speech):
     cfg = load_config(None, {"engine.generator": "teacher", "engine.width": 192, "engine.height": 192,
                              "audio.source": "tts", "audio.play": False, "audio.tts_engine": "espeak",
                              "sinks.virtualcam": False, "sinks.mjpeg": False})
-    audio, phones = speech
+    # say() speaks in chunks (core/speech/stream.py): the phones to expect are those of the same
+    # chunks, back to back (all are synthesized before the fake clock starts, so no gaps).
+    from marionette.core.speech import SpeechLimits, split_text
+    from marionette.core.types import Phoneme
+
+    limits = SpeechLimits()
+    phones, duration = [], 0.0
+    for chunk in split_text(TEXT, limits.first_chars, limits.chunk_chars):
+        part, part_phones = synthesize(chunk, engine="espeak")
+        phones += [Phoneme(p.symbol, p.start + duration, p.end + duration) for p in part_phones]
+        duration += part.duration
     clock = FakeClock()
     app = build_live(cfg, clock=clock, parts=load_parts(cfg))
     events, frames = [], shown(app.engine)
     app.subscribe(events.append)
     app.say(TEXT)
     app.say("Bob, please bring the big map.")  # queued behind, interrupted 0.3 s into it
+    deadline = time.monotonic() + 30
+    while app.speaker.queued()["chars"] > 0:  # every chunk synthesized and queued
+        assert time.monotonic() < deadline, "speech was never synthesized"
+        time.sleep(0.02)
 
     async def go():
         task = asyncio.create_task(app.run(4.0))
-        while clock.now() < audio.duration + 0.3:
+        while clock.now() < duration + 0.3:
             await asyncio.sleep(0)
         app.interrupt()
         await task
@@ -261,6 +276,6 @@ def test_live_app_with_teacher_says_and_is_interrupted(speech):
     assert start.kind == "start" and speech_events[-1].interrupted
     # The start event comes with the first frame at or after the sound is played.
     check_phones(frames, phones, start.t - 1 / FPS / 2)
-    cut = audio.duration + 0.3
+    cut = duration + 0.3
     assert {d for t, _, d in frames if t > cut + 0.1} <= {"envelope", ""}  # the second sentence's phones never arrive
     assert lip_gap(np.stack([v for t, v, _ in frames if t > cut + 0.35])).max() < 0.05
