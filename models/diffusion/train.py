@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from marionette.core.generators.diffusion import FORMAT_NAME, alpha_bar
+from marionette.core.types import N_CHANNELS
 
 from .data import (DataConfig, Stats, Utterance, WindowSampler, compute_stats, mel_norm_config, normalise_speakers,
                    speech_mel_mean)
