@@ -1,4 +1,4 @@
-"""A real OBS Studio, headless, as a test peer (FACTS.md: Debian's obs-studio 29 under Xvfb).
+"""A real OBS Studio, headless, as a test peer (Debian's obs-studio 29 under Xvfb).
 
 Each HeadlessObs gets a throw-away HOME with a pre-written config (first-run wizard off, the
 websocket server on, a 640x360 profile with the preview off, about 2 % CPU idle), its own Xvfb

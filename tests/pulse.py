@@ -1,5 +1,5 @@
 """A user-space PulseAudio server for tests: a virtual microphone fed from a FIFO and a null-sink
-speaker whose monitor we can record. Real timing, bit-exact audio, no sound card (FACTS.md).
+speaker whose monitor we can record. Real timing, bit-exact audio, no sound card.
 
 Clients in this process reach it through PULSE_SERVER (PortAudio -> ALSA -> pulse plugin), so
 the server must start before PortAudio is (re)initialised: use ``reinit_portaudio()``.

@@ -37,7 +37,7 @@ def test_wrong_password_is_a_clear_connection_error(obs):
 
 
 def test_silent_port_times_out_instead_of_hanging():
-    """A port that accepts TCP and never speaks hung obs-websocket-py forever (FACTS.md)."""
+    """A port that accepts TCP and never speaks hung obs-websocket-py forever."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)

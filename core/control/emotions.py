@@ -1,4 +1,4 @@
-"""The 8 emotion labels as FACS-based blendshape recipes (the "recipe" half of ARCHITECTURE.md's emotion).
+"""The 8 emotion labels as FACS-based blendshape recipes (the "recipe" half of an emotion; the other half is the generator's condition).
 
 Each recipe is the ARKit-channel reading of the Action Units that define the prototypical
 expression (Ekman & Friesen's EMFACS prototypes); values are at intensity 1 and scale linearly.

@@ -3,7 +3,7 @@
 landmarks = neutral + sum_c w_c * deltas[c], in canonical face-normalised units (core.render.face_frame).
 The bases are linear by construction so that motion extraction can invert them with bounded least
 squares. They are built from the portrait's neutral geometry (lid onto lid for a blink, lip onto lip
-for mouthClose) rather than from a generic mesh: no canonical mesh ships offline (FACTS.md), and
+for mouthClose) rather than from a generic mesh: no canonical mesh ships in any registry package, and
 portrait-relative bases fit a given face better. Magnitudes follow ARKit's 1.0 = the full expression.
 """
 

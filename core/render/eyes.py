@@ -1,6 +1,6 @@
 """Eye layer: irises that move inside the eye opening, and lids that close over the eye.
 
-A warp would squash the iris and lashes into a smear when the lid comes down (FACTS.md), so the
+A warp would squash the iris and lashes into a smear when the lid comes down, so the
 warp leaves the eye opening alone for blinks, squints and gaze, and this layer paints, in a small
 region per eye: the eyeball (sclera with the iris inpainted away, then the iris sprite at its new
 place), clipped by the target lids; then the lids slide over it: the photo's own skin above the

@@ -1,5 +1,5 @@
 """One compute thread for BLAS and OpenCV: the renderer's budget is one core, and on a busy
-two-core machine a multi-threaded matmul stalls (FACTS.md: 1.7 ms became 6.5 ms)."""
+two-core machine a multi-threaded matmul stalls (measured: the warp's 1.7 ms matmul became 6.5 ms)."""
 
 from __future__ import annotations
 

@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     from marionette.core.render.threads import single_thread
 
     try:
-        with single_thread():  # one BLAS/OpenCV thread: the engine owns the cores (FACTS.md)
+        with single_thread():  # one BLAS/OpenCV thread: the engine owns the cores (core/render/threads.py)
             asyncio.run(main())
     finally:
         if bridge is not None:

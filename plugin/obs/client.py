@@ -1,7 +1,7 @@
 """A safe synchronous client for OBS's websocket (protocol 5), built on obs-websocket-py 1.0.
 
 The library does the handshake, auth and event decoding; this wrapper adds what it lacks
-(FACTS.md): a connect timeout (a silent port otherwise hangs forever), request errors that keep
+(measured with obs-websocket-py 1.0): a connect timeout (a silent port otherwise hangs forever), request errors that keep
 OBS's status code and comment, and a connection that knows when it is dead (the library leaves
 ``ws.connected`` True after a loss and its receive thread dies on a reset). It does not reconnect:
 ObsLink (link.py) owns that policy. Calls block the calling thread, never an event loop.
