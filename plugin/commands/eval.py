@@ -38,7 +38,8 @@ def _lipsync_run(args) -> int:
 def _articulation_args(p) -> None:
     p.add_argument("--generator", default="diffusion",
                    help="generator to judge: a registry name (envelope, teacher, diffusion, ...), rms (loudness "
-                        "baseline), truth (the phone table itself), or a PyPI peer: openfacefx (with the words), "
+                        "baseline), truth (the phone table itself), live (`marionette run`'s whole live path "
+                        "on a fake clock, as `--motion-out` writes it), or a PyPI peer: openfacefx (with the words), "
                         "openfacefx-energy (loudness); peers need `pip install marionette[peers]`; "
                         "tracks:DIR scores motion tracks made elsewhere for the files --export wrote")
     p.add_argument("--split", default="real", choices=("real", "tts"),

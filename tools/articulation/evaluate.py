@@ -114,6 +114,22 @@ def export(split: str, folder: str, limit: int | None = None) -> list[str]:
     return names
 
 
+def _live_predictor() -> Callable:
+    """`marionette run`'s live path on a fake clock (tools/live_path.py): the clip as a file source,
+    the default per-source generator, the mixer and the MotionTrackSink of `--motion-out`."""
+    from marionette.tools.live_path import live_track
+
+    def predict(u: speech.Utterance, features: AudioFeatures, n: int) -> np.ndarray:
+        track = live_track(u.audio)
+        t = np.arange(len(track)) / track.fps
+        grid = np.arange(n) / metrics.FPS
+        v = track.values
+        return np.stack([np.interp(grid, t, v[:, c]) for c in range(v.shape[1])], axis=1).astype(np.float32)
+
+    predict.takes_phones = False
+    return predict
+
+
 def predictor(name: str, *, fps: float = 30.0, seed: int = 0, model_dir: str | None = None) -> Callable:
     """A function (utterance, features, n frames) -> float32 (n, 58) at metrics.FPS."""
     if name == "truth":
@@ -130,6 +146,8 @@ def predictor(name: str, *, fps: float = 30.0, seed: int = 0, model_dir: str | N
 
     if name in peers.PEERS:
         return peers.predictor(name)
+    if name == "live":
+        return _live_predictor()
     if model_dir and name != "diffusion":
         raise InputError(f"--model is the diffusion model's directory; generator {name!r} takes none")
     return _registry_predictor(name, fps, seed, model_dir)
