@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..mesh_index import EYE_CORNERS, EYE_LOWER, EYE_UPPER
 from .iris_track import track_irises
 from .landmarks import N_MESH, FaceLandmarks
 from .lid_track import track_lids
 
 WINDOW = 15  # px at a ~160 px face: a landmark's neighbourhood, bigger than an iris
-# Upper and lower lid edges and eye corners of both eyes (mediapipe 468 topology).
-_LID_EDGES = (33, 246, 161, 160, 159, 158, 157, 173, 133, 7, 163, 144, 145, 153, 154, 155,
-              263, 466, 388, 387, 386, 385, 384, 398, 362, 249, 390, 373, 374, 380, 381, 382)
+# Upper and lower lid edges and eye corners of both eyes (the tables of core/mesh_index.py).
+_LID_EDGES = tuple(i for side in ("Right", "Left")
+                   for i in (*EYE_CORNERS[side], *EYE_UPPER[side], *EYE_LOWER[side]))
 _FLOW_POINTS = np.setdiff1d(np.arange(N_MESH), _LID_EDGES)  # every mesh point but the lid edges
 MAX_FB_ERROR = 0.5  # px: forward then backward must land this close to the start
 # Relative precision (1 / sigma, the row weight in a least-squares fit) of a point the flow tried
