@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 OUT_RATE = 16000  # the engine's sound (what the mouth was made from), mono
 MAX_PENDING = 400  # pictures and sound blocks waiting for their time: about 6 s at 30 fps
 LATE_SOUND = 0.1  # s: sound this late when its turn comes is dropped (plugin/pipecat.py says why)
+END_GRACE = 0.4  # s after the pushed audio ran out: longer than the picture's latency, so its last sound is out
 
 
 class MarionetteVideoGenerator(VideoGenerator):
@@ -62,6 +63,13 @@ class MarionetteVideoGenerator(VideoGenerator):
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._segment_open = False
+        # The agent's AudioSegmentEnd is answered once the segment has played out. The engine also
+        # reports an end whenever pushed audio runs dry (an agent's TTS slower than real time on a
+        # busy machine): such an end inside a segment is remembered, not passed on.
+        self._flushed = False
+        self._dry_at: float | None = None
+        self._watcher: asyncio.Task | None = None
+        self._last_sound_t = 0.0
         self._unsubscribe = None
         self.dropped = self.late_sound = 0
         session.add_output(FrameOutput("livekit", self._on_video, self._on_audio, self._on_clear))
@@ -79,9 +87,10 @@ class MarionetteVideoGenerator(VideoGenerator):
         from marionette.core.control import SpeechEvent
 
         def on_event(ev: Any) -> None:
-            # The end of pushed speech, on the frame that shows it: the segment has played out.
+            # The end of pushed speech, on the frame that shows it (engine thread -> event loop).
             if isinstance(ev, SpeechEvent) and ev.kind == "end" and not ev.interrupted:
-                self._enqueue(ev.t, AudioSegmentEnd())
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._played_out, ev.t)
 
         self._unsubscribe = self.session.control.subscribe(on_event)
         self.session.start()
@@ -92,15 +101,23 @@ class MarionetteVideoGenerator(VideoGenerator):
             if self._segment_open:
                 self.session.control.end_segment()
                 self._segment_open = False
+                if self._dry_at is not None and self.session.control.playback.pending_seconds() == 0:
+                    self._played_out_now(self._dry_at)  # it already ran dry with the last of it
+                else:
+                    self._flushed = True
+                    if self._watcher is None or self._watcher.done():
+                        self._watcher = asyncio.get_running_loop().create_task(self._watch_end())
             return
         if not isinstance(frame, rtc.AudioFrame):
             raise TypeError(f"push_audio got {type(frame).__name__}, expected rtc.AudioFrame or AudioSegmentEnd")
         self._segment_open = True
+        self._dry_at = None
         self.session.push_pcm16(bytes(frame.data), frame.sample_rate, frame.num_channels)
 
     def clear_buffer(self) -> None:
         """Interrupted: pending speech, motion and sound not yet out are dropped at once."""
-        self._segment_open = False
+        self._segment_open = self._flushed = False
+        self._dry_at = None
         self.session.control.interrupt()  # the engine clears our output too (_on_clear)
 
     def __aiter__(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
@@ -108,6 +125,8 @@ class MarionetteVideoGenerator(VideoGenerator):
         return self._frames()
 
     async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.session.close()
@@ -125,6 +144,31 @@ class MarionetteVideoGenerator(VideoGenerator):
         pcm = (np.clip(chunk.samples, -1.0, 1.0) * 32767.0).astype("<i2")
         self._enqueue(chunk.t, rtc.AudioFrame(pcm.tobytes(), chunk.sample_rate, 1, pcm.size))
 
+    def _played_out(self, t: float) -> None:
+        """Pushed audio ran dry at ``t`` (event loop thread). The event reaches us a picture latency
+        after the queue emptied: more audio may have been queued since (an underrun early in the
+        segment), and then this was not the segment's end."""
+        if self.session.control.playback.pending_seconds() > 0:
+            return
+        if self._flushed:
+            self._played_out_now(t)
+        else:
+            self._dry_at = t  # inside the agent's segment, or before its end marker arrives
+
+    async def _watch_end(self) -> None:
+        """The engine reports one end per utterance, and an underrun early in a segment may have
+        used it up: after the agent's end marker, watch the queue empty, let the last sound through
+        the picture's latency, and answer then (unless the engine's own end came first)."""
+        while self._flushed and self.session.control.playback.pending_seconds() > 0:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(END_GRACE)
+        if self._flushed:
+            self._played_out_now(max(self._last_sound_t, self.session.clock.now()))
+
+    def _played_out_now(self, t: float) -> None:
+        self._flushed, self._dry_at = False, None
+        self._add(t, AudioSegmentEnd())
+
     def _on_clear(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._drop_sound)
@@ -141,6 +185,8 @@ class MarionetteVideoGenerator(VideoGenerator):
         if len(self._pending) >= MAX_PENDING:
             heapq.heappop(self._pending)
             self.dropped += 1
+        if isinstance(item, rtc.AudioFrame):
+            self._last_sound_t = max(self._last_sound_t, t)
         heapq.heappush(self._pending, (t, next(self._seq), item))
         self._wake.set()
 
