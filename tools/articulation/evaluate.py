@@ -46,6 +46,12 @@ def rms_track(features: AudioFeatures, n: int) -> np.ndarray:
     return out
 
 
+def _on_grid(t: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """(T, 58) values at times ``t`` (s), interpolated to the scoring grid's n frames."""
+    grid = np.arange(n) / metrics.FPS
+    return np.stack([np.interp(grid, t, values[:, c]) for c in range(values.shape[1])], axis=1).astype(np.float32)
+
+
 def _registry_predictor(name: str, fps: float, seed: int, model_dir: str | None = None) -> Callable:
     from marionette.core.generators import get_generator
 
@@ -61,9 +67,7 @@ def _registry_predictor(name: str, fps: float, seed: int, model_dir: str | None 
         if not frames:
             return np.tile(NEUTRAL_VECTOR, (n, 1)).astype(np.float32)
         t = np.array([f.t for f in frames]) - features.t
-        v = np.stack([f.to_vector() for f in frames])
-        grid = np.arange(n) / metrics.FPS
-        return np.stack([np.interp(grid, t, v[:, c]) for c in range(v.shape[1])], axis=1).astype(np.float32)
+        return _on_grid(t, np.stack([f.to_vector() for f in frames]), n)
 
     predict.takes_phones = takes_phones
     return predict
@@ -87,10 +91,7 @@ def _track_files(folder: str) -> Callable:
         if path is None:
             raise InputError(f"no track for utterance {u.name!r} in {folder} (expected {stem}.json or .csv)")
         track, _ = load_track(path)
-        t = np.arange(len(track)) / track.fps
-        grid = np.arange(n) / metrics.FPS
-        v = track.values
-        return np.stack([np.interp(grid, t, v[:, c]) for c in range(v.shape[1])], axis=1).astype(np.float32)
+        return _on_grid(np.arange(len(track)) / track.fps, track.values, n)
 
     predict.takes_phones = False
     return predict
@@ -121,10 +122,7 @@ def _live_predictor() -> Callable:
 
     def predict(u: speech.Utterance, features: AudioFeatures, n: int) -> np.ndarray:
         track = live_track(u.audio)
-        t = np.arange(len(track)) / track.fps
-        grid = np.arange(n) / metrics.FPS
-        v = track.values
-        return np.stack([np.interp(grid, t, v[:, c]) for c in range(v.shape[1])], axis=1).astype(np.float32)
+        return _on_grid(np.arange(len(track)) / track.fps, track.values, n)
 
     predict.takes_phones = False
     return predict
