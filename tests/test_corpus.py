@@ -98,6 +98,41 @@ def test_build_is_deterministic_and_splits_hold(tmp_path):
     assert all(u.motion.channel("jawOpen").max() > 0.1 for u in train)
     with pytest.raises(InputError, match="already holds shards"):
         build(BuildConfig(out=tmp_path / "a", **cfg))
+    _check_relabel(tmp_path, train + held)
+
+
+def _check_relabel(tmp_path, utts) -> None:
+    """`corpus relabel` re-teaches exactly the mouth: the same teacher reproduces the build's labels;
+    a changed teacher changes the mouth channels and nothing else."""
+    import marionette.core.teacher as teacher_pkg
+    from marionette.core.motion_space import CHANNEL_INDEX
+    from marionette.tools.corpus.relabel import MOUTH_CHANNELS, relabel
+
+    same = relabel(tmp_path / "a", tmp_path / "same", progress=False)
+    assert same["utterances"] == len(utts) and same["mean_abs_mouth_change"] < 1e-6
+    original = teacher_pkg.teach
+
+    def wider(*args, **kwargs):  # a recalibrated teacher: every jaw 0.1 wider, brows raised too
+        track = original(*args, **kwargs)
+        track.values[:, CHANNEL_INDEX["jawOpen"]] += 0.1
+        track.values[:, CHANNEL_INDEX["browInnerUp"]] += 0.3
+        return track
+
+    teacher_pkg.teach = wider
+    try:
+        changed = relabel(tmp_path / "a", tmp_path / "wider", progress=False)
+    finally:
+        teacher_pkg.teach = original
+    assert changed["mean_abs_mouth_change"] > 0
+    before = {u.uid: u for u in utts}
+    mouth = [CHANNEL_INDEX[c] for c in MOUTH_CHANNELS]
+    rest = [i for i in range(58) if i not in mouth]
+    for u in list(load_corpus(tmp_path / "wider", "train")) + list(load_corpus(tmp_path / "wider", "heldout")):
+        old = before[u.uid].motion.values
+        np.testing.assert_allclose(u.motion.values[:, CHANNEL_INDEX["jawOpen"]], old[:, CHANNEL_INDEX["jawOpen"]] + 0.1, atol=1e-5)
+        assert np.array_equal(u.motion.values[:, rest], old[:, rest])  # brows, pose, blinks kept
+    with pytest.raises(InputError, match="must differ"):
+        relabel(tmp_path / "a", tmp_path / "a", progress=False)
 
 
 @pytest.mark.skipif(real.available() is not None, reason=str(real.available()))
@@ -137,3 +172,33 @@ def test_multi_sentence_text_is_timed_to_the_end():
     checked = checked_phones(phones, feats, x.size / 16000)  # raises if the phones stop early
     assert checked[-1].end == pytest.approx(x.size / 16000)
     assert [p.symbol for p in phones].count("UW") >= 2  # "truly", "who", "moved"
+
+
+def _voiced_bursts(f0: float, seconds: float = 2.0) -> np.ndarray:
+    """A harmonic tone at f0 in 150 ms bursts every 400 ms: pitch to read, loudness to align."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 8))
+    gate = ((t % 0.4) < 0.15).astype(np.float64)
+    return (0.3 * tone * gate / np.abs(tone).max()).astype(np.float32)
+
+
+def _pitch(x: np.ndarray) -> float:
+    """F0 of the loudest burst by autocorrelation (60-400 Hz)."""
+    k = int(np.argmax(np.convolve(x**2, np.ones(800), "same")))
+    seg = x[max(0, k - 800): k + 800].astype(np.float64)
+    ac = np.correlate(seg, seg, "full")[seg.size - 1:]
+    lo, hi = 16000 // 400, 16000 // 60
+    return 16000 / (lo + int(np.argmax(ac[lo:hi])))
+
+
+def test_speaker_perturbation_moves_pitch_and_keeps_the_timeline():
+    x = _voiced_bursts(120.0)
+    y = augment.perturb_speaker(x, augment.Recipe(formant=0.9, pitch=1.5))
+    assert y.size == x.size
+    assert 1.35 < _pitch(y) / _pitch(x) < 1.65  # F0 follows the pitch ratio, not the formant factor
+    assert abs(augment._envelope_delay(x, y)) <= 160  # bursts stay where the phones say (10 ms)
+    faster = augment.perturb_speaker(x, augment.Recipe(speed=1.1))
+    assert faster.size == round(x.size / 1.1)
+    ref = augment._time_scale_reference(x, faster.size)
+    assert abs(augment._envelope_delay(ref, faster)) <= 160  # the phones rescaled by 1/speed still fit
+    assert np.array_equal(augment.perturb_speaker(x, augment.Recipe()), x)  # nothing asked, nothing done

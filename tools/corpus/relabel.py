@@ -44,12 +44,12 @@ def relabel(src: str | Path, out: str | Path, *, progress: bool = True) -> dict:
     for name in tqdm(names, desc="relabel", unit="shard", disable=not progress):
         utts = list(read_shard(src / name))
         for u in utts:
-            fresh = teach(u.phonemes, fps=u.motion.fps, duration=u.meta.get("seconds", u.duration),
+            # Exactly the stored track's frames (the build's duration rounds the same way).
+            fresh = teach(u.phonemes, fps=u.motion.fps, duration=len(u.motion) / u.motion.fps,
                           features=u.features, emotion=u.emotion, seed=int(u.meta.get("seed", 0)))
-            n = min(len(fresh), len(u.motion))
             values = u.motion.values.copy()
-            changed += float(np.abs(values[:n, idx] - fresh.values[:n, idx]).mean())
-            values[:n, idx] = fresh.values[:n, idx]
+            changed += float(np.abs(values[:, idx] - fresh.values[:, idx]).mean())
+            values[:, idx] = fresh.values[:, idx]
             u.motion = type(u.motion)(u.motion.fps, values)
             n_utts += 1
         write_shard(out / name, utts)
