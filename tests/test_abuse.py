@@ -338,7 +338,9 @@ def test_half_open_sockets_cannot_keep_a_viewer_out():
             time.sleep(1.2)  # older than evict_idle_after (1 s)
             for _ in range(3):
                 assert get(sink.port, path_of(sink.url))[0] == 200
-            assert sink.counters["evicted_idle"] >= 3 and sink.open_connections_now() <= 32
+            # The first viewer must evict a silent socket; each viewer then hangs up, and a later one
+            # may take the slot it freed instead of evicting (a race the count must not depend on).
+            assert sink.counters["evicted_idle"] >= 1 and sink.open_connections_now() <= 32
         finally:
             for s in held:
                 s.close()
