@@ -2,18 +2,14 @@
 engine stamped on it, the moment the picture that shows it leaves (core.stages.SpeakerSink).
 
 Every block keeps its stamp. The PortAudio callback knows when its buffer will reach the speaker
-(outputBufferDacTime), so it compares that with the stamp of the queue's head and pads silence
-(we are early) or skips audio (we are late, e.g. after a device stall) whenever the error exceeds
-``tolerance``. The microphone never reaches it (the room heard it already; it would echo).
-Trade-off: a skip inside speech is audible, but only after a stall that already broke the
-sound, and it restores lip sync. Sound comes at the engine's 16 kHz.
+(outputBufferDacTime) and takes the stamped queue (stamped_audio.py) from that moment on: silence
+where we are early, a skip where we are late (a device stall). The microphone never reaches it
+(the room heard it already; it would echo). Sound comes at the engine's 16 kHz.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -23,6 +19,7 @@ from marionette.core.engine import StatusEvent
 from marionette.core.types import AudioChunk
 
 from ..sources import portaudio
+from .stamped_audio import StampedAudio
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +35,14 @@ class SpeakerSink:
         self.device = device
         self.rate = int(rate)
         self.tolerance = tolerance
-        self._fifo: deque[list] = deque()  # [time the block's first sample must be heard, samples]
-        self._lock = threading.Lock()
+        self._queue = StampedAudio(self.rate, tolerance=tolerance)
         self._stream = None
         self.generation = -1  # PortAudio generation the stream was opened in
         self._failing = False
         self._last_try = -1e9
         self._report: Callable[[StatusEvent], None] = lambda e: log.info("%s", e)
         self.underruns = 0
-        self.corrections = 0
         self.device_latency = 0.0
-        self.last_error = 0.0  # seconds the head of the queue was off when last checked
         self.played_s = 0.0
 
     def set_reporter(self, report: Callable[[StatusEvent], None]) -> None:
@@ -94,56 +88,31 @@ class SpeakerSink:
             from marionette.core.engine import LinearResampler
 
             x = LinearResampler(chunk.sample_rate, self.rate).process(x)
-        with self._lock:
-            self._fifo.append([float(chunk.t), x])
-            while len(self._fifo) > 1 and self._fifo[0][0] < chunk.t - 2.0:
-                self._fifo.popleft()  # the device stalled for seconds: never grow without bound
+        self._queue.push(chunk.t, x)
 
     def clear(self) -> None:
-        with self._lock:
-            self._fifo.clear()
+        self._queue.clear()
 
     # --- PortAudio's thread ------------------------------------------------------------------
     def _callback(self, outdata, frames, time_info, status) -> None:
-        rate = self.rate
-        out = outdata[:, 0]
-        out[:] = 0.0
         dac = time_info.outputBufferDacTime - time_info.currentTime
         if not (0.0 <= dac < 2.0):  # some host APIs report zeros: fall back to the nominal latency
             dac = self.device_latency
-        target = self.clock.now() + dac  # when this buffer's first sample will be heard
-        filled = 0
-        with self._lock:
-            if self._fifo:
-                err = self._fifo[0][0] - target
-                self.last_error = err
-                if err > self.tolerance:  # early: start the head later in this buffer (or a later one)
-                    filled = min(frames, int(round(err * rate)))
-                    self.corrections += 1
-                elif err < -self.tolerance:  # late: skip what should already have been heard
-                    skip = int(round(-err * rate))
-                    self.corrections += 1
-                    while skip > 0 and self._fifo:
-                        head = self._fifo[0]
-                        k = min(skip, head[1].size)
-                        head[1] = head[1][k:]
-                        head[0] += k / rate
-                        skip -= k
-                        if head[1].size == 0:
-                            self._fifo.popleft()
-            start = filled
-            while filled < frames and self._fifo:
-                head = self._fifo[0]
-                k = min(frames - filled, head[1].size)
-                out[filled:filled + k] = head[1][:k]
-                filled += k
-                head[1] = head[1][k:]
-                head[0] += k / rate
-                if head[1].size == 0:
-                    self._fifo.popleft()
-            self.played_s += (filled - start) / rate
-        if filled < frames:
+        # This buffer's first sample is heard at now + dac: take the queue from that moment on.
+        out, played, dry = self._queue.take(self.clock.now() + dac, frames)
+        outdata[:, 0] = out
+        self.played_s += played / self.rate
+        if dry:
             self.underruns += 1
+
+    @property
+    def corrections(self) -> int:
+        return self._queue.corrections
+
+    @property
+    def last_error(self) -> float:
+        """Seconds the head of the queue was off (+ early) when last checked."""
+        return self._queue.last_error
 
     def close(self) -> None:
         if self._stream is not None and self.generation == portaudio.generation():

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +27,8 @@ from marionette.core.clock import Clock
 from marionette.core.engine import StatusEvent
 from marionette.core.errors import InputError
 from marionette.core.types import AudioChunk
+
+from .stamped_audio import StampedAudio
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,11 @@ class VirtualMicSink:
         self.server = ""
         self._dir: Path | None = None
         self._fd: int | None = None
-        self._fifo: deque[list] = deque()  # [time the block's first sample must be heard, samples]
-        self._lock = threading.Lock()
+        self._queue = StampedAudio(RATE, tolerance=tolerance)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._report: Callable[[StatusEvent], None] = lambda e: log.info("%s", e)
         self.written_s = 0.0
-        self.corrections = 0
         self.first_write: float | None = None  # clock time sample 0 of the source was written
 
     @classmethod
@@ -141,44 +140,9 @@ class VirtualMicSink:
             from marionette.core.engine import LinearResampler
 
             x = LinearResampler(chunk.sample_rate, RATE).process(x)
-        with self._lock:
-            self._fifo.append([float(chunk.t), x])
-            while len(self._fifo) > 1 and self._fifo[0][0] < chunk.t - 2.0:
-                self._fifo.popleft()  # bounded: never more than 2 s behind
+        self._queue.push(chunk.t, x)
 
     # --- the writer thread ------------------------------------------------------------------
-    def _take(self, cursor: float, n: int) -> np.ndarray:
-        """n samples from clock time ``cursor`` on: the stamped audio where it lies, silence elsewhere."""
-        out = np.zeros(n, np.float32)
-        filled = 0
-        with self._lock:
-            while filled < n and self._fifo:
-                head = self._fifo[0]
-                at = cursor + filled / RATE
-                err = head[0] - at
-                if err > self.tolerance:  # early: silence until it is due
-                    gap = int(round(err * RATE))
-                    if gap >= n - filled:
-                        break
-                    filled += gap
-                    continue
-                if err < -self.tolerance:  # late (the engine stalled): drop what is overdue
-                    skip = min(head[1].size, int(round(-err * RATE)))
-                    head[1] = head[1][skip:]
-                    head[0] += skip / RATE
-                    self.corrections += 1
-                    if head[1].size == 0:
-                        self._fifo.popleft()
-                    continue
-                k = min(n - filled, head[1].size)
-                out[filled:filled + k] = head[1][:k]
-                filled += k
-                head[1] = head[1][k:]
-                head[0] += k / RATE
-                if head[1].size == 0:
-                    self._fifo.popleft()
-        return out
-
     def _write_loop(self) -> None:
         import time
 
@@ -193,7 +157,7 @@ class VirtualMicSink:
             if n > RATE:  # we were stopped for over a second: start again from now
                 cursor = now - BLOCK
                 n = int(BLOCK * RATE)
-            pcm = (np.clip(self._take(cursor, n), -1.0, 1.0) * 32767).astype("<i2").tobytes()
+            pcm = (np.clip(self._queue.take(cursor, n)[0], -1.0, 1.0) * 32767).astype("<i2").tobytes()
             try:
                 os.write(self._fd, pcm)
                 if self.first_write is None:
